@@ -1,0 +1,7 @@
+//! Keys: the root key the customer brings (this stage), and the data keys wrapped under it.
+
+pub mod root;
+
+pub fn init() {
+    root::init();
+}

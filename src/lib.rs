@@ -1,0 +1,42 @@
+//! pg_privacy: keeps customer data private inside PostgreSQL.
+//!
+//! This file is an index: the module list, the module magic, and `_PG_init`, which hands each
+//! module its start-up work. Pure logic lives in the `pg_privacy_core` crate.
+
+use pgrx::prelude::*;
+
+mod error;
+mod gucs;
+mod keys;
+mod status;
+
+::pgrx::pg_module_magic!();
+
+extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+    status::init();
+    keys::init();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests;
+
+/// Required by `cargo pgrx test`: the settings of its throwaway server.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![
+            "shared_preload_libraries = 'pg_privacy'",
+            // A fixed key for tests only; real deployments read it from a KMS or a key file.
+            "privacy.root_key_command = 'echo pgtest-root 6a1f0e3c9b2d4a5f8e7c6b5a49382716a5b4c3d2e1f00918273645546372819a'",
+        ]
+    }
+}
