@@ -22,6 +22,17 @@ pub static RETENTION_BATCH_PAUSE: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static AUDIT_RETENTION: GucSetting<i32> = GucSetting::<i32>::new(400 * 24 * 60);
 
 pub fn init() {
+    // PostgreSQL refuses server-start settings from a library loaded after start (FATAL). When
+    // pg_privacy is not preloaded they are still read from postgresql.conf, at reload instead.
+    // SAFETY: a plain global flag the server sets while it loads preload libraries.
+    let preloading = unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress };
+    let server_start = || {
+        if preloading {
+            GucContext::Postmaster
+        } else {
+            GucContext::Sighup
+        }
+    };
     GucRegistry::define_string_guc(
         c"privacy.root_key_command",
         c"Command that prints the root keys, one \"<key-id> <64 hex>\" line each; the first is active.",
@@ -29,7 +40,7 @@ pub fn init() {
           session. Its output is parsed and kept in process memory only; it never reaches a table, \
           a setting or a log line.",
         &ROOT_KEY_COMMAND,
-        GucContext::Postmaster,
+        server_start(),
         GucFlags::SUPERUSER_ONLY,
     );
     GucRegistry::define_int_guc(
@@ -39,7 +50,7 @@ pub fn init() {
         &ROOT_KEY_COMMAND_TIMEOUT,
         1,
         3600,
-        GucContext::Postmaster,
+        server_start(),
         GucFlags::UNIT_S | GucFlags::SUPERUSER_ONLY,
     );
     GucRegistry::define_string_guc(
@@ -67,7 +78,7 @@ pub fn init() {
         &AUDIT_QUEUE_SIZE,
         1024,
         16 * 1024 * 1024,
-        GucContext::Postmaster,
+        server_start(),
         GucFlags::empty(),
     );
     GucRegistry::define_int_guc(
