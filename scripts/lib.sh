@@ -18,7 +18,10 @@ die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # PostgreSQL refuses to run as root: when we are root, server-side commands run as postgres.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# RUST_BACKTRACE is dropped so a developer's setting never puts backtraces in error details.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- env -u RUST_BACKTRACE "$@"; else env -u RUST_BACKTRACE "$@"; fi
+}
 
 ensure_apt_packages() {
   local missing=()

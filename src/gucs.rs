@@ -18,6 +18,8 @@ pub static AUDIT_QUEUE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(65536);
 pub static AUDIT_FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(200);
 /// Milliseconds to pause between retention purge batches.
 pub static RETENTION_BATCH_PAUSE: GucSetting<i32> = GucSetting::<i32>::new(10);
+/// Most data keys a backend keeps unwrapped.
+pub static KEY_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 /// Minutes an audit row is kept (400 days); 0 keeps audit rows for ever.
 pub static AUDIT_RETENTION: GucSetting<i32> = GucSetting::<i32>::new(400 * 24 * 60);
 
@@ -100,6 +102,16 @@ pub fn init() {
         60_000,
         GucContext::Sighup,
         GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"privacy.key_cache_size",
+        c"Most data keys each session keeps unwrapped and ready (about 1 kB each).",
+        c"Scans over per-subject keys (customer:42, ...) beyond this many evict the least recently used.",
+        &KEY_CACHE_SIZE,
+        16,
+        1_000_000,
+        GucContext::Userset,
+        GucFlags::empty(),
     );
     GucRegistry::define_int_guc(
         c"privacy.audit_retention",

@@ -5,6 +5,8 @@
 
 use pgrx::prelude::*;
 
+mod crypto;
+mod elevated;
 mod error;
 mod gucs;
 mod keys;
@@ -13,6 +15,12 @@ mod status;
 ::pgrx::pg_module_magic!();
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("../sql/keys.sql", name = "keys", requires = ["bootstrap"]);
+extension_sql_file!(
+    "../sql/encryption.sql",
+    name = "encryption",
+    requires = ["keys"]
+);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

@@ -1,7 +1,7 @@
 //! `privacy.status()`: what a DBA checks first. It reports whether the root key is loaded and
 //! why not, never the key itself.
 
-use crate::keys::root;
+use crate::keys::{cache, root};
 use pgrx::prelude::*;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +32,7 @@ fn status() -> pgrx::JsonB {
             let ts = unsafe { pg_sys::time_t_to_timestamptz(d.as_secs() as pg_sys::pg_time_t) };
             TimestampWithTimeZone::try_from(ts).ok()
         });
+    let (entries, capacity, bytes) = cache::stats();
     pgrx::JsonB(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "preloaded": preloaded(),
@@ -45,5 +46,6 @@ fn status() -> pgrx::JsonB {
             "loaded_at": loaded_at,
             "error": key.error,
         },
+        "key_cache": { "entries": entries, "capacity": capacity, "approx_bytes": bytes },
     }))
 }

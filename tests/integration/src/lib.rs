@@ -28,14 +28,17 @@ fn is_root() -> bool {
 }
 
 /// Runs a server-side program, as `postgres` when we are root.
+/// RUST_BACKTRACE is removed so error details never carry backtraces.
 fn server_cmd(program: &Path) -> Command {
-    if is_root() {
+    let mut c = if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(program);
         c
     } else {
         Command::new(program)
-    }
+    };
+    c.env_remove("RUST_BACKTRACE");
+    c
 }
 
 fn check(out: Output, what: &str) -> Output {
@@ -251,6 +254,18 @@ impl Cluster {
         let mut c = self.connect("postgres");
         c.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_privacy")
             .unwrap();
+        c
+    }
+
+    /// A client program (pg_dump, pg_restore, psql) with the arguments to reach this server.
+    pub fn client(&self, program: &str) -> Command {
+        let mut c = Command::new(self.bindir.join(program));
+        c.arg("-h")
+            .arg(&self.dir)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-U")
+            .arg("postgres");
         c
     }
 

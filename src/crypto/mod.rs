@@ -1,0 +1,202 @@
+//! Encrypted column types and the functions that encrypt, decrypt and search them.
+//!
+//! `privacy.encrypted_text` and `privacy.encrypted_bytea` are stored as a plain varlena holding
+//! the envelope (pg_privacy_core::envelope), so reading a column costs no decoding; their text
+//! form is the armoured envelope (`enc1:` + base64url), which is what pg_dump, COPY and logical
+//! replication carry. SQL declarations are in sql/encryption.sql.
+
+use crate::error::{OrRaise, PrivacyError};
+use crate::keys::cache;
+use pg_privacy_core::cipher::{open, seal, CipherError, ValueKind};
+use pg_privacy_core::envelope::{decode_armored, encode_armored, key_id_of, Envelope};
+use pgrx::callconv::{BoxRet, FcInfo};
+use pgrx::datum::Datum;
+use pgrx::prelude::*;
+use std::ffi::{CStr, CString};
+use zeroize::Zeroizing;
+
+/// A decrypted value on its way to PostgreSQL: copied into the result datum, then zeroed here.
+pub struct Plaintext(Zeroizing<Vec<u8>>);
+
+impl IntoDatum for Plaintext {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        (&self.0[..]).into_datum()
+    }
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::BYTEAOID
+    }
+}
+
+unsafe impl BoxRet for Plaintext {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
+        match self.into_datum() {
+            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
+            None => fcinfo.return_null(),
+        }
+    }
+}
+
+// The declared SQL types are in sql/encryption.sql; this mapping is never used for SQL.
+impl_sql_translatable!(Plaintext, "bytea");
+
+// ---- type input/output (shared by both types) --------------------------------------------
+
+#[pg_extern(sql = false)]
+fn encrypted_in(input: &CStr) -> Vec<u8> {
+    let text = input
+        .to_str()
+        .map_err(|_| {
+            PrivacyError::Malformed("invalid input for an encrypted value: not ASCII".into())
+        })
+        .or_raise();
+    decode_armored(text)
+        .map_err(|e| PrivacyError::Malformed(format!("invalid input for an encrypted value: {e}")))
+        .or_raise()
+}
+
+#[pg_extern(sql = false)]
+fn encrypted_out(value: &[u8]) -> CString {
+    CString::new(encode_armored(value)).expect("base64url has no NUL")
+}
+
+#[pg_extern(sql = false)]
+fn encrypted_recv(mut internal: pgrx::datum::Internal) -> Vec<u8> {
+    // SAFETY: a receive function's argument is the StringInfo holding the wire bytes.
+    let buf = unsafe { internal.get_mut::<pg_sys::StringInfoData>() }
+        .expect("receive functions get a StringInfo");
+    let start = buf.cursor as usize;
+    let len = buf.len as usize;
+    // SAFETY: data holds len bytes; we consume them all.
+    let bytes =
+        unsafe { std::slice::from_raw_parts((buf.data as *const u8).add(start), len - start) }
+            .to_vec();
+    buf.cursor = buf.len;
+    Envelope::parse(&bytes)
+        .map_err(|e| {
+            PrivacyError::Malformed(format!("invalid binary input for an encrypted value: {e}"))
+        })
+        .or_raise();
+    bytes
+}
+
+#[pg_extern(sql = false)]
+fn encrypted_send(value: &[u8]) -> &[u8] {
+    value
+}
+
+// ---- encrypt / decrypt ---------------------------------------------------------------------
+
+fn encrypt(
+    kind: ValueKind,
+    value: &[u8],
+    key_name: Option<&str>,
+    context: Option<&[u8]>,
+) -> Vec<u8> {
+    let Some(key_name) = key_name else {
+        PrivacyError::InvalidParameter("the key name must not be NULL".into()).raise()
+    };
+    let key = cache::active(key_name).or_raise();
+    let data_key = key.usable().or_raise();
+    seal(data_key, kind, context, value)
+}
+
+#[pg_extern(sql = false)]
+fn encrypt_text(
+    value: Option<&[u8]>,
+    key_name: Option<&str>,
+    context: Option<&[u8]>,
+) -> Option<Vec<u8>> {
+    value.map(|v| encrypt(ValueKind::Text, v, key_name, context))
+}
+
+#[pg_extern(sql = false)]
+fn encrypt_bytea(
+    value: Option<&[u8]>,
+    key_name: Option<&str>,
+    context: Option<&[u8]>,
+) -> Option<Vec<u8>> {
+    value.map(|v| encrypt(ValueKind::Bytea, v, key_name, context))
+}
+
+/// Decrypts one value. With `null_if_unavailable` (try_decrypt), a value the caller may not
+/// read, or whose key is revoked or destroyed, gives `Ok(None)`: a masked view over a table with
+/// one shredded customer must keep working for everyone else. Integrity failures (altered
+/// value, wrong context, malformed input) always raise.
+fn decrypt(
+    kind: ValueKind,
+    value: &[u8],
+    context: Option<&[u8]>,
+    null_if_unavailable: bool,
+) -> Result<Option<Plaintext>, PrivacyError> {
+    let id = key_id_of(value)
+        .map_err(|e| PrivacyError::Malformed(format!("invalid encrypted value: {e}")))?;
+    let key = cache::by_id(id)?;
+    if !cache::may_decrypt(&key) {
+        if null_if_unavailable {
+            return Ok(None);
+        }
+        return Err(PrivacyError::DecryptDenied {
+            name: key.name.to_string(),
+        });
+    }
+    let data_key = match key.usable() {
+        Ok(k) => k,
+        Err(PrivacyError::KeyRevoked { .. } | PrivacyError::KeyDestroyed { .. })
+            if null_if_unavailable =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    match open(data_key, kind, context, value) {
+        Ok(plain) => Ok(Some(Plaintext(plain))),
+        Err(CipherError::Envelope(e)) => Err(PrivacyError::Malformed(format!(
+            "invalid encrypted value: {e}"
+        ))),
+        Err(_) => Err(PrivacyError::DecryptFailed),
+    }
+}
+
+#[pg_extern(sql = false)]
+fn decrypt_text(value: Option<&[u8]>, context: Option<&[u8]>) -> Option<Plaintext> {
+    value.and_then(|v| decrypt(ValueKind::Text, v, context, false).or_raise())
+}
+
+#[pg_extern(sql = false)]
+fn decrypt_bytea(value: Option<&[u8]>, context: Option<&[u8]>) -> Option<Plaintext> {
+    value.and_then(|v| decrypt(ValueKind::Bytea, v, context, false).or_raise())
+}
+
+#[pg_extern(sql = false)]
+fn try_decrypt_text(value: Option<&[u8]>, context: Option<&[u8]>) -> Option<Plaintext> {
+    value.and_then(|v| decrypt(ValueKind::Text, v, context, true).or_raise())
+}
+
+#[pg_extern(sql = false)]
+fn try_decrypt_bytea(value: Option<&[u8]>, context: Option<&[u8]>) -> Option<Plaintext> {
+    value.and_then(|v| decrypt(ValueKind::Bytea, v, context, true).or_raise())
+}
+
+/// `name:version` of the key a value was encrypted with. Needs no key and no grant.
+#[pg_extern(sql = false)]
+fn key_of(value: &[u8]) -> String {
+    let id = key_id_of(value)
+        .map_err(|e| PrivacyError::Malformed(format!("invalid encrypted value: {e}")))
+        .or_raise();
+    cache::by_id(id).or_raise().label()
+}
+
+/// Deterministic keyed HMAC of the normalised value, for equality search, under the key name's
+/// blind-index key (the same for every version, so stored indexes survive rotation). Needs a
+/// decrypt grant, since a blind index of a guessed value confirms the guess.
+#[pg_extern(sql = false)]
+fn blind_index(value: &str, key_name: &str) -> Vec<u8> {
+    let key = cache::active(key_name).or_raise();
+    if !cache::may_decrypt(&key) {
+        PrivacyError::DecryptDenied {
+            name: key.name.to_string(),
+        }
+        .raise();
+    }
+    key.blind_key().or_raise().index(value).to_vec()
+}
