@@ -9,6 +9,7 @@ mod crypto;
 mod elevated;
 mod error;
 mod gucs;
+mod jobs;
 mod keys;
 mod status;
 
@@ -21,12 +22,23 @@ extension_sql_file!(
     name = "encryption",
     requires = ["keys"]
 );
+extension_sql_file!(
+    "../sql/reencrypt.sql",
+    name = "reencrypt",
+    requires = [
+        "encryption",
+        jobs::job_start,
+        jobs::job_progress,
+        jobs::job_finish
+    ]
+);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     status::init();
+    jobs::init();
     keys::init();
 }
 

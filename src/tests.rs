@@ -72,6 +72,7 @@ mod tests {
             ("privacy.retention_batch_pause", "10ms"),
             ("privacy.audit_retention", "400d"),
             ("privacy.root_key_command_timeout", "30s"),
+            ("privacy.key_cache_size", "10000"),
         ];
         for (name, want) in expected {
             let got = Spi::get_one::<String>(&format!("SELECT current_setting('{name}')"))
@@ -97,5 +98,40 @@ mod tests {
         Spi::run("CREATE ROLE pgtest_agent NOLOGIN").unwrap();
         Spi::run("SET ROLE pgtest_agent").unwrap();
         Spi::run("SELECT privacy.root_key_fingerprint()").unwrap();
+    }
+
+    #[pg_test]
+    fn encrypt_decrypt_round_trip_with_context_and_key_of() {
+        Spi::run("SELECT privacy.create_key('pgtest')").unwrap();
+        let back = Spi::get_one::<String>(
+            "SELECT privacy.decrypt(privacy.encrypt('4111 1111 1111 1111', 'pgtest', '42'), '42')",
+        )
+        .unwrap();
+        assert_eq!(back.as_deref(), Some("4111 1111 1111 1111"));
+        let key = Spi::get_one::<String>("SELECT privacy.key_of(privacy.encrypt('x', 'pgtest'))")
+            .unwrap();
+        assert_eq!(key.as_deref(), Some("pgtest:1"));
+        let null =
+            Spi::get_one::<String>("SELECT privacy.decrypt(privacy.encrypt(NULL::text, 'pgtest'))")
+                .unwrap();
+        assert_eq!(null, None);
+    }
+
+    #[pg_test(
+        error = "decryption failed: the value was altered, or the context does not match the one it was encrypted with"
+    )]
+    fn a_wrong_context_does_not_decrypt() {
+        Spi::run("SELECT privacy.create_key('pgtest_ctx')").unwrap();
+        Spi::run("SELECT privacy.decrypt(privacy.encrypt('secret', 'pgtest_ctx', '1'), '2')")
+            .unwrap();
+    }
+
+    #[pg_test]
+    fn the_key_cache_reports_its_entries() {
+        Spi::run("SELECT privacy.create_key('pgtest_cache')").unwrap();
+        Spi::run("SELECT privacy.encrypt('x', 'pgtest_cache')").unwrap();
+        let s = status();
+        assert!(s["key_cache"]["entries"].as_u64().unwrap() >= 1);
+        assert_eq!(s["key_cache"]["capacity"], 10000);
     }
 }

@@ -15,6 +15,8 @@ use pgrx::prelude::*;
 use std::ffi::{CStr, CString};
 use zeroize::Zeroizing;
 
+mod reencrypt;
+
 /// A decrypted value on its way to PostgreSQL: copied into the result datum, then zeroed here.
 pub struct Plaintext(Zeroizing<Vec<u8>>);
 
@@ -139,17 +141,26 @@ fn decrypt(
             name: key.name.to_string(),
         });
     }
-    let data_key = match key.usable() {
-        Ok(k) => k,
+    match decrypt_with(&key, kind, value, context) {
+        Ok(plain) => Ok(Some(Plaintext(plain))),
         Err(PrivacyError::KeyRevoked { .. } | PrivacyError::KeyDestroyed { .. })
             if null_if_unavailable =>
         {
-            return Ok(None)
+            Ok(None)
         }
-        Err(e) => return Err(e),
-    };
-    match open(data_key, kind, context, value) {
-        Ok(plain) => Ok(Some(Plaintext(plain))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens a value with a key already looked up (and permission already checked).
+pub(crate) fn decrypt_with(
+    key: &cache::CachedKey,
+    kind: ValueKind,
+    value: &[u8],
+    context: Option<&[u8]>,
+) -> Result<Zeroizing<Vec<u8>>, PrivacyError> {
+    match open(key.usable()?, kind, context, value) {
+        Ok(plain) => Ok(plain),
         Err(CipherError::Envelope(e)) => Err(PrivacyError::Malformed(format!(
             "invalid encrypted value: {e}"
         ))),

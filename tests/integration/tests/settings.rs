@@ -22,6 +22,7 @@ fn every_setting_has_its_documented_default_and_context() {
         ("privacy.audit_flush_interval", "200ms", "sighup"),
         ("privacy.audit_queue_size", "65536", "postmaster"),
         ("privacy.audit_retention", "400d", "sighup"),
+        ("privacy.key_cache_size", "10000", "user"),
         ("privacy.retention_batch_pause", "10ms", "sighup"),
         ("privacy.root_key_command", "", "postmaster"),
         ("privacy.root_key_command_timeout", "30s", "postmaster"),
