@@ -41,15 +41,6 @@ fn spi_err(e: pgrx::spi::Error) -> PrivacyError {
     }
 }
 
-/// Serialises changes to one key name for the rest of the transaction.
-fn lock_name(name: &str) -> Result<(), PrivacyError> {
-    Spi::run_with_args(
-        "SELECT pg_advisory_xact_lock(hashtextextended('pg_privacy key ' || $1, 0))",
-        &[name.into()],
-    )
-    .map_err(spi_err)
-}
-
 /// Number of rows for a name, and (when asked) whether the given version exists.
 fn require_key(name: &str, version: Option<i32>) -> Result<(), PrivacyError> {
     let n = Spi::get_one_with_args::<i64>(
@@ -92,7 +83,7 @@ fn insert_version(
     version: i32,
     description: Option<&str>,
     index_key: Option<&[u8; 32]>,
-) -> Result<i32, PrivacyError> {
+) -> Result<Option<i32>, PrivacyError> {
     let ring = root::keyring()?;
     let root_key = ring.active();
     let id = next_id()?;
@@ -107,10 +98,13 @@ fn insert_version(
         version as u32,
         index_key,
     );
-    Spi::run_with_args(
-        "INSERT INTO privacy.keyring (id, name, version, status, wrapped_key, wrapped_index_key, \
-                                      root_key_id, description) \
-         VALUES ($1, $2, $3, 'active', $4, $5, $6, $7)",
+    Spi::get_one_with_args::<i32>(
+        "WITH inserted AS ( \
+           INSERT INTO privacy.keyring (id, name, version, status, wrapped_key, wrapped_index_key, \
+                                        root_key_id, description) \
+           VALUES ($1, $2, $3, 'active', $4, $5, $6, $7) \
+           ON CONFLICT DO NOTHING RETURNING id) \
+         SELECT (SELECT id FROM inserted)",
         &[
             id.into(),
             name.into(),
@@ -121,8 +115,7 @@ fn insert_version(
             description.into(),
         ],
     )
-    .map_err(spi_err)?;
-    Ok(id)
+    .map_err(spi_err)
 }
 
 #[pg_extern(sql = false)]
@@ -130,18 +123,12 @@ fn create_key(name: Option<&str>, description: Option<&str>) -> i32 {
     let name = required(name, "the key name");
     validate_name(name).or_raise();
     let id = elevated::run(|| {
-        lock_name(name)?;
-        let exists = Spi::get_one_with_args::<bool>(
-            "SELECT EXISTS (SELECT 1 FROM privacy.keyring WHERE name = $1)",
-            &[name.into()],
-        )
-        .map_err(spi_err)?;
-        if exists == Some(true) {
-            return Err(PrivacyError::DuplicateKey {
-                name: name.to_string(),
-            });
-        }
-        insert_version(name, 1, description, None)
+        // The unique (name, version) constraint decides between concurrent creators: the
+        // second waits for the first and then finds the conflict. No lock per name is taken,
+        // so one transaction can create keys for 100,000 customers.
+        insert_version(name, 1, description, None)?.ok_or_else(|| PrivacyError::DuplicateKey {
+            name: name.to_string(),
+        })
     })
     .or_raise();
     events::record("KEY_CREATE", &format!("key \"{name}\" version 1"));
@@ -152,16 +139,8 @@ fn create_key(name: Option<&str>, description: Option<&str>) -> i32 {
 fn rotate_key(name: Option<&str>) -> i32 {
     let name = required(name, "the key name");
     let version = elevated::run(|| {
-        lock_name(name)?;
         require_key(name, None)?;
-        let active = Spi::get_one_with_args::<i32>(
-            "SELECT (SELECT id FROM privacy.keyring WHERE name = $1 AND status = 'active')",
-            &[name.into()],
-        )
-        .map_err(spi_err)?;
-        let Some(active_id) = active else {
-            return Err(PrivacyError::NoActiveVersion { name: name.to_string() });
-        };
+        let active_id = lock_active(name)?;
         let next = Spi::get_one_with_args::<i32>(
             "SELECT max(version) + 1 FROM privacy.keyring WHERE name = $1",
             &[name.into()],
@@ -201,12 +180,44 @@ fn rotate_key(name: Option<&str>) -> i32 {
             &[active_id.into()],
         )
         .map_err(spi_err)?;
-        insert_version(name, next, description.as_deref(), Some(&index_key))?;
+        insert_version(name, next, description.as_deref(), Some(&index_key))?
+            .ok_or_else(|| PrivacyError::Internal { what: format!("version {next} of \"{name}\" exists") })?;
         Ok(next)
     })
     .or_raise();
     events::record("KEY_ROTATE", &format!("key \"{name}\" version {version}"));
     version
+}
+
+/// Locks the active version of a name and returns its id. A concurrent rotation retires the
+/// row this statement waited for; the next statement's snapshot then sees the new active
+/// version, so look again (a few times) rather than report "no active version".
+fn lock_active(name: &str) -> Result<i32, PrivacyError> {
+    for _ in 0..5 {
+        let locked = Spi::connect_mut(|client| {
+            let rows = client.update(
+                "SELECT id FROM privacy.keyring WHERE name = $1 AND status = 'active' FOR UPDATE",
+                None,
+                &[name.into()],
+            )?;
+            Ok::<_, pgrx::spi::Error>(rows.filter_map(|r| r.get::<i32>(1).ok().flatten()).next())
+        })
+        .map_err(spi_err)?;
+        if let Some(id) = locked {
+            return Ok(id);
+        }
+        let any_active = Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM privacy.keyring WHERE name = $1 AND status = 'active')",
+            &[name.into()],
+        )
+        .map_err(spi_err)?;
+        if any_active != Some(true) {
+            break;
+        }
+    }
+    Err(PrivacyError::NoActiveVersion {
+        name: name.to_string(),
+    })
 }
 
 /// Applies a status change to the matching versions and returns the versions changed.
@@ -216,7 +227,6 @@ fn change_status(
     update: &str,
     from: &str,
 ) -> Result<Vec<i32>, PrivacyError> {
-    lock_name(name)?;
     require_key(name, version)?;
     if version.is_some() {
         let destroyed = Spi::get_one_with_args::<bool>(

@@ -471,3 +471,82 @@ fn sessions_encrypt_and_decrypt_while_the_key_rotates() {
         rows.len()
     );
 }
+
+#[test]
+fn concurrent_rotations_and_creations_serialise_cleanly() {
+    let cluster = cluster_with_key("rotaterace", &format!("it-root {}", random_key_hex()), &[]);
+    let mut admin = cluster.with_extension();
+    admin
+        .batch_execute("SELECT privacy.create_key('k')")
+        .unwrap();
+    let threads: Vec<_> = (0..3)
+        .map(|t| {
+            let mut c = cluster.connect("postgres");
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    c.batch_execute(
+                        "BEGIN; SELECT privacy.rotate_key('k'); SELECT pg_sleep(0.005); COMMIT;",
+                    )
+                    .unwrap();
+                }
+                // Racing creators of the same name: one wins, the others get 42710.
+                c.batch_execute(&format!("SELECT privacy.create_key('race'); SELECT {t}"))
+                    .map_err(|e| sqlstate(&e))
+            })
+        })
+        .collect();
+    let created: Vec<Result<(), String>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        created.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{created:?}"
+    );
+    assert!(
+        created
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|s| s == "42710"),
+        "{created:?}"
+    );
+    let row = admin
+        .query_one(
+            "SELECT max(version), count(*), count(*) FILTER (WHERE status = 'active') FROM privacy.keys WHERE name = 'k'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, i32>(0),
+            row.get::<_, i64>(1),
+            row.get::<_, i64>(2)
+        ),
+        (31, 31, 1)
+    );
+}
+
+#[test]
+fn twenty_thousand_per_customer_keys_in_one_transaction_with_a_bounded_cache() {
+    let cluster = cluster_with_key("manykeys", &format!("it-root {}", random_key_hex()), &[]);
+    let mut c = cluster.with_extension();
+    c.batch_execute(
+        "SELECT count(privacy.create_key('customer:' || i)) FROM generate_series(1, 20000) i;
+         CREATE TABLE notes AS SELECT i AS id, privacy.encrypt('note ' || i, 'customer:' || i) AS note
+           FROM generate_series(1, 20000) i;
+         SET privacy.key_cache_size = 2000;",
+    )
+    .unwrap();
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM notes WHERE privacy.decrypt(note) = 'note ' || id",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 20_000);
+    let cache: String = c
+        .query_one("SELECT privacy.status()->>'key_cache'", &[])
+        .unwrap()
+        .get(0);
+    let cache: serde_json::Value = serde_json::from_str(&cache).unwrap();
+    assert!(cache["entries"].as_u64().unwrap() <= 2000, "{cache}");
+}
