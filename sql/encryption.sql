@@ -66,10 +66,20 @@ COMMENT ON FUNCTION privacy.keyring_changed() IS
     'Internal: trigger that invalidates every session''s key cache when the keyring or the '
     'decrypt grants change.';
 REVOKE ALL ON FUNCTION privacy.keyring_changed() FROM PUBLIC;
-CREATE TRIGGER keyring_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.keyring
+-- Row-level (a logical replication subscriber applies rows and fires no statement triggers),
+-- enabled ALWAYS so they fire on subscribers too; repeated invalidations of one table within a
+-- transaction are merged by PostgreSQL.
+CREATE TRIGGER keyring_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.keyring
+    FOR EACH ROW EXECUTE FUNCTION privacy.keyring_changed();
+CREATE TRIGGER keyring_truncated AFTER TRUNCATE ON privacy.keyring
     FOR EACH STATEMENT EXECUTE FUNCTION privacy.keyring_changed();
-CREATE TRIGGER decrypt_grants_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.decrypt_grants
+CREATE TRIGGER decrypt_grants_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.decrypt_grants
+    FOR EACH ROW EXECUTE FUNCTION privacy.keyring_changed();
+CREATE TRIGGER decrypt_grants_truncated AFTER TRUNCATE ON privacy.decrypt_grants
     FOR EACH STATEMENT EXECUTE FUNCTION privacy.keyring_changed();
+ALTER TABLE privacy.keyring ENABLE ALWAYS TRIGGER keyring_changed, ENABLE ALWAYS TRIGGER keyring_truncated;
+ALTER TABLE privacy.decrypt_grants ENABLE ALWAYS TRIGGER decrypt_grants_changed,
+    ENABLE ALWAYS TRIGGER decrypt_grants_truncated;
 
 -- ---- the types ------------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ COMMENT ON TABLE privacy.keyring IS
     'privacy.keys; change it only through the key functions.';
 
 -- pg_dump carries wrapped keys, so a dump restores into a cluster with the same root key.
+COMMENT ON SEQUENCE privacy.keyring_id_seq IS
+    'pg_privacy: ids of data keys; an id is written into every value encrypted with the key.';
 SELECT pg_catalog.pg_extension_config_dump('privacy.keyring', '');
 SELECT pg_catalog.pg_extension_config_dump(
     pg_catalog.pg_get_serial_sequence('privacy.keyring', 'id'), '');
@@ -39,6 +41,10 @@ SELECT pg_catalog.pg_extension_config_dump(
 CREATE TABLE privacy.decrypt_grants (
     key_name   text NOT NULL,
     grantee    regrole NOT NULL,
+    -- The role's name when granted: a grant counts only while oid and name still match, so a
+    -- new role that happens to reuse a dropped role's oid inherits nothing (a rename, too,
+    -- withdraws the grant: fail closed).
+    grantee_name name NOT NULL,
     granted_by name NOT NULL DEFAULT CURRENT_USER,
     granted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (key_name, grantee)

@@ -105,7 +105,7 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"privacy.key_cache_size",
-        c"Most data keys each session keeps unwrapped and ready (about 2 kB each).",
+        c"Most data keys each session keeps unwrapped and ready (about 1.2 kB each).",
         c"Scans over per-subject keys (customer:42, ...) beyond this many evict the least recently used.",
         &KEY_CACHE_SIZE,
         16,

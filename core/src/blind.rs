@@ -2,13 +2,15 @@
 //! column can use an ordinary btree index without decrypting anything.
 //!
 //! `index = HMAC-SHA256(subkey, normalise(value))` with
-//! `subkey = HMAC-SHA256(data key, "pg_privacy blind index v1")`.
+//! `subkey = HMAC-SHA256(index key, "pg_privacy blind index v1")`.
 //!
-//! The subkey is derived rather than the data key used directly so that the same key bytes
-//! never serve two algorithms (AES-GCM for values, HMAC here); a single HMAC with a fixed
-//! label is HKDF-Expand for one 32-byte block, which is all that is needed since the data key
-//! is already uniformly random. Anyone holding the data key can compute the index, and without
-//! it the index reveals only equality between values, which is the point.
+//! The extension gives each key name a random *index key* of its own, separate from the data
+//! keys and shared by every version of the name, so stored indexes survive rotation (see
+//! keys/keyring.rs). The subkey is derived rather than the index key used directly so that key
+//! bytes never serve two purposes; a single HMAC with a fixed label is HKDF-Expand for one
+//! 32-byte block, which is all that is needed since the key is already uniformly random.
+//! Anyone holding the index key can compute the index; without it the index reveals only
+//! equality between values, which is the point.
 //!
 //! `normalise` = Unicode NFKC, then lower case, then trim white space. NFKC folds
 //! compatibility forms: full-width letters and digits (`ＡＢＣ１２３`) become ASCII, half-width
@@ -63,7 +65,7 @@ impl std::fmt::Debug for BlindIndexKey {
     }
 }
 
-/// The blind index of `value` under data key `dek`.
+/// The blind index of `value` under the 32-byte index key `dek`.
 pub fn blind_index(dek: &[u8; DEK_LEN], value: &str) -> [u8; BLIND_INDEX_LEN] {
     BlindIndexKey::new(dek).index(value)
 }

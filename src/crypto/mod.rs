@@ -168,9 +168,25 @@ pub(crate) fn decrypt_with(
     }
 }
 
+/// Text must be valid in this database's encoding: a value encrypted in a database with
+/// another encoding (a dump restored elsewhere) is refused rather than returned corrupt.
+fn checked_text(plain: Option<Plaintext>) -> Option<Plaintext> {
+    if let Some(p) = &plain {
+        // SAFETY: verifies len bytes at ptr; with noError = false it raises 22021 itself.
+        unsafe {
+            pg_sys::pg_verifymbstr(
+                p.0.as_ptr() as *const std::ffi::c_char,
+                p.0.len() as i32,
+                false,
+            )
+        };
+    }
+    plain
+}
+
 #[pg_extern(sql = false)]
 fn decrypt_text(value: Option<&[u8]>, context: Option<&[u8]>) -> Option<Plaintext> {
-    value.and_then(|v| decrypt(ValueKind::Text, v, context, false).or_raise())
+    value.and_then(|v| checked_text(decrypt(ValueKind::Text, v, context, false).or_raise()))
 }
 
 #[pg_extern(sql = false)]
@@ -180,7 +196,7 @@ fn decrypt_bytea(value: Option<&[u8]>, context: Option<&[u8]>) -> Option<Plainte
 
 #[pg_extern(sql = false)]
 fn try_decrypt_text(value: Option<&[u8]>, context: Option<&[u8]>) -> Option<Plaintext> {
-    value.and_then(|v| decrypt(ValueKind::Text, v, context, true).or_raise())
+    value.and_then(|v| checked_text(decrypt(ValueKind::Text, v, context, true).or_raise()))
 }
 
 #[pg_extern(sql = false)]

@@ -311,25 +311,28 @@ pub fn may_decrypt(key: &CachedKey) -> bool {
     }) {
         return allowed;
     }
-    let allowed =
-        elevated::is_superuser(user) || {
-            let grantees: Vec<pg_sys::Oid> =
-                elevated::run(|| {
-                    Spi::connect(|client| {
-                        client
+    let allowed = elevated::is_superuser(user) || {
+        let grantees: Vec<pg_sys::Oid> = elevated::run(|| {
+            Spi::connect(|client| {
+                client
                     .select(
-                        "SELECT grantee::oid FROM privacy.decrypt_grants WHERE key_name = $1",
+                        "SELECT g.grantee::oid FROM privacy.decrypt_grants g \
+                         JOIN pg_roles r ON r.oid = g.grantee AND r.rolname = g.grantee_name \
+                         WHERE g.key_name = $1",
                         None,
                         &[(&*key.name).into()],
                     )
-                    .map(|t| t.filter_map(|row| row.get::<pg_sys::Oid>(1).ok().flatten()).collect())
+                    .map(|t| {
+                        t.filter_map(|row| row.get::<pg_sys::Oid>(1).ok().flatten())
+                            .collect()
                     })
-                })
-                .unwrap_or_default();
-            grantees
-                .into_iter()
-                .any(|g| elevated::has_privs_of_role(user, g))
-        };
+            })
+        })
+        .unwrap_or_default();
+        grantees
+            .into_iter()
+            .any(|g| elevated::has_privs_of_role(user, g))
+    };
     CACHE.with(|c| c.borrow_mut().grants.insert(key.id, allowed));
     allowed
 }
@@ -337,7 +340,8 @@ pub fn may_decrypt(key: &CachedKey) -> bool {
 /// For `status()`: entries held, the bound, and an estimate of their memory.
 pub fn stats() -> (usize, usize, usize) {
     let entries = CACHE.with(|c| c.borrow().by_id.len());
-    let per_entry = std::mem::size_of::<CachedKey>() + std::mem::size_of::<DataKey>() + 64;
+    // The entry holds the prepared key inline; add the Rc box, the name and the map slot.
+    let per_entry = std::mem::size_of::<CachedKey>() + 2 * std::mem::size_of::<usize>() + 32 + 48;
     (
         entries,
         gucs::KEY_CACHE_SIZE.get() as usize,
@@ -345,7 +349,8 @@ pub fn stats() -> (usize, usize, usize) {
     )
 }
 
-/// Sent by the keyring and grants triggers so every backend drops what it cached.
+/// Fired by the keyring and grants triggers (row-level, and on TRUNCATE) so every backend drops
+/// what it cached.
 #[pg_trigger(sql = false)]
 fn keyring_changed<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,

@@ -140,7 +140,20 @@ fn rotate_key(name: Option<&str>) -> i32 {
     let name = required(name, "the key name");
     let version = elevated::run(|| {
         require_key(name, None)?;
-        let active_id = lock_active(name)?;
+        // A revoked active version does not block rotation (revoke a compromised version, then
+        // rotate so new writes use a fresh key); the blind-index key then comes from the newest
+        // version not destroyed.
+        let active = lock_active(name)?;
+        let source_id = match active {
+            Some(id) => id,
+            None => Spi::get_one_with_args::<i32>(
+                "SELECT (SELECT id FROM privacy.keyring WHERE name = $1 AND status <> 'destroyed' \
+                         ORDER BY version DESC LIMIT 1)",
+                &[name.into()],
+            )
+            .map_err(spi_err)?
+            .ok_or_else(|| PrivacyError::NoActiveVersion { name: name.to_string() })?,
+        };
         let next = Spi::get_one_with_args::<i32>(
             "SELECT max(version) + 1 FROM privacy.keyring WHERE name = $1",
             &[name.into()],
@@ -153,7 +166,7 @@ fn rotate_key(name: Option<&str>) -> i32 {
                 .select(
                     "SELECT description, wrapped_index_key, root_key_id, version FROM privacy.keyring WHERE id = $1",
                     Some(1),
-                    &[active_id.into()],
+                    &[source_id.into()],
                 )?
                 .first();
             Ok::<_, pgrx::spi::Error>((
@@ -173,13 +186,15 @@ fn rotate_key(name: Option<&str>) -> i32 {
         let root_key = ring
             .get(&root_id)
             .ok_or_else(|| PrivacyError::RootKeyMissing { root_id: root_id.clone(), key: label.clone() })?;
-        let index_key = unwrap_dek(root_key, active_id as u32, &index_key_label(name), active_version as u32, &wrapped_index)
+        let index_key = unwrap_dek(root_key, source_id as u32, &index_key_label(name), active_version as u32, &wrapped_index)
             .map_err(|_| PrivacyError::KeyCorrupt { key: label })?;
-        Spi::run_with_args(
-            "UPDATE privacy.keyring SET status = 'retired', status_changed_at = now() WHERE id = $1",
-            &[active_id.into()],
-        )
-        .map_err(spi_err)?;
+        if let Some(active_id) = active {
+            Spi::run_with_args(
+                "UPDATE privacy.keyring SET status = 'retired', status_changed_at = now() WHERE id = $1",
+                &[active_id.into()],
+            )
+            .map_err(spi_err)?;
+        }
         insert_version(name, next, description.as_deref(), Some(&index_key))?
             .ok_or_else(|| PrivacyError::Internal { what: format!("version {next} of \"{name}\" exists") })?;
         Ok(next)
@@ -192,7 +207,7 @@ fn rotate_key(name: Option<&str>) -> i32 {
 /// Locks the active version of a name and returns its id. A concurrent rotation retires the
 /// row this statement waited for; the next statement's snapshot then sees the new active
 /// version, so look again (a few times) rather than report "no active version".
-fn lock_active(name: &str) -> Result<i32, PrivacyError> {
+fn lock_active(name: &str) -> Result<Option<i32>, PrivacyError> {
     for _ in 0..5 {
         let locked = Spi::connect_mut(|client| {
             let rows = client.update(
@@ -204,7 +219,7 @@ fn lock_active(name: &str) -> Result<i32, PrivacyError> {
         })
         .map_err(spi_err)?;
         if let Some(id) = locked {
-            return Ok(id);
+            return Ok(Some(id));
         }
         let any_active = Spi::get_one_with_args::<bool>(
             "SELECT EXISTS (SELECT 1 FROM privacy.keyring WHERE name = $1 AND status = 'active')",
@@ -212,7 +227,7 @@ fn lock_active(name: &str) -> Result<i32, PrivacyError> {
         )
         .map_err(spi_err)?;
         if any_active != Some(true) {
-            break;
+            return Ok(None);
         }
     }
     Err(PrivacyError::NoActiveVersion {
@@ -226,15 +241,16 @@ fn change_status(
     version: Option<i32>,
     update: &str,
     from: &str,
+    refuse_destroyed: bool,
 ) -> Result<Vec<i32>, PrivacyError> {
     require_key(name, version)?;
-    if version.is_some() {
+    if version.is_some() && refuse_destroyed {
         let destroyed = Spi::get_one_with_args::<bool>(
             "SELECT (SELECT status = 'destroyed' FROM privacy.keyring WHERE name = $1 AND version = $2)",
             &[name.into(), version.into()],
         )
         .map_err(spi_err)?;
-        if destroyed == Some(true) && from != "destroyed" {
+        if destroyed == Some(true) {
             return Err(PrivacyError::KeyDestroyed {
                 key: format!("{name}:{}", version.unwrap_or(0)),
             });
@@ -271,6 +287,7 @@ fn revoke_key(name: Option<&str>, version: Option<i32>) {
             version,
             "status_before_revoke = status, status = 'revoked'",
             "status IN ('active', 'retired')",
+            true,
         )
     })
     .or_raise();
@@ -286,12 +303,31 @@ fn revoke_key(name: Option<&str>, version: Option<i32>) {
 fn restore_key(name: Option<&str>, version: Option<i32>) {
     let name = required(name, "the key name");
     let changed = elevated::run(|| {
-        change_status(
+        // The version that was active when revoked becomes active again only if no other
+        // version became active since (rotate_key after a revocation); otherwise it is retired.
+        let was_active = Spi::get_one_with_args::<i32>(
+            "SELECT max(version) FROM privacy.keyring WHERE name = $1 AND ($2::int IS NULL OR version = $2) \
+             AND status = 'revoked' AND status_before_revoke = 'active'",
+            &[name.into(), version.into()],
+        )
+        .map_err(spi_err)?;
+        let changed = change_status(
             name,
             version,
-            "status = status_before_revoke, status_before_revoke = NULL",
+            "status = CASE status_before_revoke WHEN 'active' THEN 'retired' ELSE status_before_revoke END, \
+             status_before_revoke = NULL",
             "status = 'revoked'",
-        )
+            true,
+        )?;
+        if let Some(v) = was_active {
+            Spi::run_with_args(
+                "UPDATE privacy.keyring SET status = 'active' WHERE name = $1 AND version = $2 \
+                 AND NOT EXISTS (SELECT 1 FROM privacy.keyring WHERE name = $1 AND status = 'active')",
+                &[name.into(), v.into()],
+            )
+            .map_err(spi_err)?;
+        }
+        Ok(changed)
     })
     .or_raise();
     if !changed.is_empty() {
@@ -311,6 +347,7 @@ fn destroy_key(name: Option<&str>, version: Option<i32>) {
             version,
             "status = 'destroyed', wrapped_key = NULL, wrapped_index_key = NULL, status_before_revoke = NULL",
             "status <> 'destroyed'",
+            false,
         )
     })
     .or_raise();
@@ -387,8 +424,9 @@ fn grant_decrypt(key_name: Option<&str>, grantee: Option<pg_sys::Oid>) {
     elevated::run(|| {
         require_key(key_name, None)?;
         Spi::run_with_args(
-            "INSERT INTO privacy.decrypt_grants (key_name, grantee, granted_by) VALUES ($1, $2::oid::regrole, $3) \
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO privacy.decrypt_grants (key_name, grantee, grantee_name, granted_by) \
+             SELECT $1, r.oid::regrole, r.rolname, $3 FROM pg_roles r WHERE r.oid = $2 \
+             ON CONFLICT (key_name, grantee) DO UPDATE SET grantee_name = EXCLUDED.grantee_name",
             &[key_name.into(), grantee.into(), granted_by.as_str().into()],
         )
         .map_err(spi_err)

@@ -294,6 +294,39 @@ impl Drop for Cluster {
     }
 }
 
+/// A started cluster whose root key command reads `key_line` (`<id> <hex>`) from a private
+/// file; `settings` are further postgresql.conf lines.
+pub fn cluster_with_key(name: &str, key_line: &str, settings: &[&str]) -> Cluster {
+    let mut builder = Cluster::builder(name);
+    for s in settings {
+        builder = builder.setting(*s);
+    }
+    let cluster = builder.init();
+    let file = cluster.write_private_file("root.key", &format!("{key_line}\n"));
+    cluster.append_conf(&format!(
+        "privacy.root_key_command = 'cat {}'",
+        file.display()
+    ));
+    cluster.start();
+    cluster
+}
+
+/// Polls `query` (one boolean column) until it is true, for at most `seconds`.
+pub fn wait_until(client: &mut Client, query: &str, seconds: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if client
+            .query_one(query, &[])
+            .map(|r| r.get::<_, bool>(0))
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
 /// The SQLSTATE of a failed statement, e.g. "55000".
 pub fn sqlstate(err: &PgError) -> String {
     err.code()

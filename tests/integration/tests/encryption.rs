@@ -3,23 +3,8 @@
 //! what reaches the server log.
 
 use pg_privacy_core::envelope::{decode_armored, encode_armored, MIN_ENVELOPE_LEN};
-use pg_privacy_integration::{error_text, random_key_hex, sqlstate, Cluster};
+use pg_privacy_integration::{cluster_with_key, error_text, random_key_hex, sqlstate, Cluster};
 use std::io::{Read, Write};
-
-fn cluster_with_key(name: &str, key_line: &str, extra: &[&str]) -> Cluster {
-    let mut b = Cluster::builder(name);
-    for s in extra {
-        b = b.setting(*s);
-    }
-    let cluster = b.init();
-    let file = cluster.write_private_file("root.key", &format!("{key_line}\n"));
-    cluster.append_conf(&format!(
-        "privacy.root_key_command = 'cat {}'",
-        file.display()
-    ));
-    cluster.start();
-    cluster
-}
 
 fn setup_desk(c: &mut postgres::Client) {
     c.batch_execute(

@@ -1,8 +1,8 @@
 //! Re-encryption after rotation with concurrent writers, its progress in privacy.jobs seen from
 //! another session, and a job whose session dies.
 
-use pg_privacy_integration::{random_key_hex, sqlstate, Cluster};
-use std::time::{Duration, Instant};
+use pg_privacy_integration::{random_key_hex, sqlstate, wait_until, Cluster};
+use std::time::Duration;
 
 fn cluster(name: &str) -> Cluster {
     Cluster::builder(name)
@@ -96,29 +96,22 @@ fn progress_is_visible_from_another_session_while_it_runs() {
             .get::<_, i64>(0)
     });
     let mut watcher = cluster.connect("postgres");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen_running = None;
-    while Instant::now() < deadline {
-        let rows = watcher
-            .query(
-                "SELECT state, rows_done, rows_total_estimate, target, pid FROM privacy.jobs",
-                &[],
-            )
-            .unwrap();
-        if let Some(r) = rows.first() {
-            let (state, done, total): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
-            if state == "running" && done > 0 {
-                assert_eq!(total, 60_000);
-                assert_eq!(r.get::<_, String>(3), "public.cards.card");
-                assert_eq!(r.get::<_, i32>(4), pid);
-                seen_running = Some(done);
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let done_rows =
-        seen_running.expect("the job was seen running with progress, before it committed");
+    let running =
+        "SELECT EXISTS (SELECT 1 FROM privacy.jobs WHERE state = 'running' AND rows_done > 0)";
+    assert!(
+        wait_until(&mut watcher, running, 60),
+        "the job was seen running with progress, before it committed"
+    );
+    let r = watcher
+        .query_one(
+            "SELECT rows_done, rows_total_estimate, target, pid FROM privacy.jobs",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(r.get::<_, i64>(1), 60_000);
+    assert_eq!(r.get::<_, String>(2), "public.cards.card");
+    assert_eq!(r.get::<_, i32>(3), pid);
+    let done_rows: i64 = r.get(0);
     assert!(done_rows < 60_000);
     assert_eq!(worker.join().unwrap(), 60_000);
     let (state, done): (String, i64) = {
@@ -143,20 +136,9 @@ fn a_job_whose_session_dies_shows_as_failed_and_a_rerun_finishes_it() {
         admin.query_one("SELECT privacy.reencrypt('cards', 'card', 200, 'id')", &[])
     });
     let mut watcher = cluster.connect("postgres");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let running: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM privacy.jobs WHERE state = 'running' AND rows_done > 0",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        if running == 1 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let running =
+        "SELECT EXISTS (SELECT 1 FROM privacy.jobs WHERE state = 'running' AND rows_done > 0)";
+    assert!(wait_until(&mut watcher, running, 60));
     watcher
         .execute("SELECT pg_terminate_backend($1)", &[&pid])
         .unwrap();

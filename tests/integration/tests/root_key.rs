@@ -3,7 +3,7 @@
 //! server still starts, key-dependent functions fail with 55000 and a hint naming the setting,
 //! and nothing the command printed reaches an error or the server log.
 
-use pg_privacy_integration::{error_text, random_key_hex, sqlstate, Cluster};
+use pg_privacy_integration::{cluster_with_key, error_text, random_key_hex, sqlstate, Cluster};
 use serde_json::Value;
 
 fn status(c: &mut postgres::Client) -> Value {
@@ -19,13 +19,7 @@ fn fingerprint_error(c: &mut postgres::Client) -> postgres::Error {
 #[test]
 fn a_good_key_file_is_loaded_once_at_start_and_survives_restart() {
     let key = random_key_hex();
-    let cluster = Cluster::builder("goodkey").init();
-    let file = cluster.write_private_file("root.key", &format!("bank-2026-q4 {key}\n"));
-    cluster.append_conf(&format!(
-        "privacy.root_key_command = 'cat {}'",
-        file.display()
-    ));
-    cluster.start();
+    let cluster = cluster_with_key("goodkey", &format!("bank-2026-q4 {key}"), &[]);
     let mut c = cluster.with_extension();
     let s = status(&mut c);
     assert_eq!(s["preloaded"], true);
@@ -81,16 +75,15 @@ fn same_key_on_two_clusters_gives_the_same_fingerprint_and_a_different_key_does_
 #[test]
 fn older_root_keys_after_the_first_line_are_kept_for_unwrapping() {
     let (new, old) = (random_key_hex(), random_key_hex());
-    let cluster = Cluster::builder("rotation").init();
-    let file = cluster.write_private_file(
-        "root.keys",
-        &format!("# rotated\nroot-v2 {new}\nroot-v1 {old}\n"),
+    let cluster = cluster_with_key(
+        "rotation",
+        &format!(
+            "# rotated
+root-v2 {new}
+root-v1 {old}"
+        ),
+        &[],
     );
-    cluster.append_conf(&format!(
-        "privacy.root_key_command = 'cat {}'",
-        file.display()
-    ));
-    cluster.start();
     let mut c = cluster.with_extension();
     let s = status(&mut c);
     assert_eq!(s["root_key"]["active_id"], "root-v2");

@@ -75,6 +75,16 @@ set role regress_sam;
 select pg_temp.try($$select privacy.decrypt(card, id::text) from customers where id = 1$$) as after_revoke;
 reset role;
 
+-- A grant names its role by oid and by name: renamed (or dropped, and the oid reused by a new
+-- role), the role no longer holds the grant. Fail closed.
+select privacy.grant_decrypt('customer_pii', 'regress_supervisors');
+alter role regress_supervisors rename to regress_supervisors_renamed;
+set role regress_sam;
+select pg_temp.try($$select privacy.decrypt(card, id::text) from customers where id = 1$$) as after_rename;
+reset role;
+alter role regress_supervisors_renamed rename to regress_supervisors;
+select privacy.revoke_decrypt('customer_pii', 'regress_supervisors');
+
 -- Rotation: new values use version 2; old ones still decrypt.
 select privacy.rotate_key('customer_pii') as new_version;
 insert into customers values (4, 'Bob O''Neil', privacy.encrypt('3782 822463 10005', 'customer_pii', '4'));
@@ -89,7 +99,9 @@ select privacy.restore_key('customer_pii', 1);
 select privacy.decrypt(card, '1') as restored from customers where id = 1;
 select privacy.revoke_key('customer_pii');
 select pg_temp.try($$select privacy.encrypt('x', 'customer_pii')$$) as all_revoked;
-select pg_temp.try($$select privacy.rotate_key('customer_pii')$$) as rotate_without_active;
+-- A compromised key: revoke every version, then rotate so new writes use a fresh key at once.
+select pg_temp.try($$select privacy.rotate_key('customer_pii')$$) as rotate_after_revoking_all;
+-- Restoring brings the old versions back retired: the new version stays the active one.
 select privacy.restore_key('customer_pii');
 select name, version, status from privacy.keys order by version;
 select privacy.destroy_key('customer_pii', 1);
