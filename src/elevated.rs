@@ -42,10 +42,19 @@ pub fn run<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+mod unguarded {
+    extern "C" {
+        /// PostgreSQL's GetUserId: returns a backend global and never raises an error, so it is
+        /// called without pgrx's setjmp guard, which costs more than the call (this runs once
+        /// per decrypted row).
+        pub fn GetUserId() -> pgrx::pg_sys::Oid;
+    }
+}
+
 /// The role the caller is acting as (after SET ROLE, before any elevation).
 pub fn caller() -> pg_sys::Oid {
-    // SAFETY: reads backend-local state.
-    unsafe { pg_sys::GetUserId() }
+    // SAFETY: GetUserId reads a backend global set at connection start; it cannot longjmp.
+    unsafe { unguarded::GetUserId() }
 }
 
 pub fn is_superuser(role: pg_sys::Oid) -> bool {

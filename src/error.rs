@@ -34,6 +34,8 @@ pub enum PrivacyError {
     InvalidParameter(String),
     #[error("decryption failed: the value was altered, or the context does not match the one it was encrypted with")]
     DecryptFailed,
+    #[error("the decrypted value is not valid text in this database's encoding (it was encrypted in a database with another encoding)")]
+    InvalidText,
     #[error("pg_privacy internal error: {what}")]
     Internal { what: String },
 }
@@ -54,6 +56,7 @@ impl PrivacyError {
             DecryptDenied { .. } => ERRCODE_INSUFFICIENT_PRIVILEGE,
             Malformed(_) => ERRCODE_INVALID_TEXT_REPRESENTATION,
             InvalidParameter(_) | DecryptFailed => ERRCODE_INVALID_PARAMETER_VALUE,
+            InvalidText => ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
             Internal { .. } => ERRCODE_INTERNAL_ERROR,
         }
     }

@@ -155,7 +155,7 @@ pub fn seal_into(
     out: &mut Vec<u8>,
 ) {
     let mut nonce = [0u8; NONCE_LEN];
-    os_random(&mut nonce);
+    crate::nonce::fill(&mut nonce);
     out.reserve(MIN_ENVELOPE_LEN + plaintext.len());
     write_header(out, key.id, &nonce);
     let start = out.len();

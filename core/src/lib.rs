@@ -6,6 +6,7 @@
 pub mod blind;
 pub mod cipher;
 pub mod envelope;
+pub mod nonce;
 pub mod rootkey;
 pub mod wrap;
 

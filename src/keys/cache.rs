@@ -97,6 +97,10 @@ thread_local! {
     static STALE: Cell<bool> = const { Cell::new(false) };
     static CALLBACK_REGISTERED: Cell<bool> = const { Cell::new(false) };
     static WATCHED: Cell<[pg_sys::Oid; 2]> = const { Cell::new([pg_sys::InvalidOid; 2]) };
+    /// The key used last: a scan over one key's values skips the map lookups.
+    static LAST_KEY: RefCell<Option<Rc<CachedKey>>> = const { RefCell::new(None) };
+    /// The last permission answer: (key id, role, local transaction, allowed).
+    static LAST_GRANT: Cell<Option<(u32, pg_sys::Oid, u32, bool)>> = const { Cell::new(None) };
 }
 
 #[pg_guard]
@@ -118,6 +122,8 @@ fn ensure_fresh() {
     }
     if STALE.with(|s| s.replace(false)) {
         CACHE.with(|c| *c.borrow_mut() = Cache::default());
+        LAST_KEY.with(|k| *k.borrow_mut() = None);
+        LAST_GRANT.with(|g| g.set(None));
         let oids = elevated::run(|| {
             Spi::get_two::<pg_sys::Oid, pg_sys::Oid>(
                 "SELECT 'privacy.keyring'::regclass::oid, 'privacy.decrypt_grants'::regclass::oid",
@@ -137,6 +143,15 @@ fn current_lxid() -> u32 {
 /// Looks a data key up by its keyring id, unwrapping it on first use.
 pub fn by_id(id: u32) -> Result<Rc<CachedKey>, PrivacyError> {
     ensure_fresh();
+    if let Some(last) = LAST_KEY.with(|k| k.borrow().as_ref().filter(|k| k.id == id).cloned()) {
+        return Ok(last);
+    }
+    let key = lookup(id)?;
+    LAST_KEY.with(|k| *k.borrow_mut() = Some(key.clone()));
+    Ok(key)
+}
+
+fn lookup(id: u32) -> Result<Rc<CachedKey>, PrivacyError> {
     if let Some(hit) = CACHE.with(|c| {
         let mut c = c.borrow_mut();
         c.tick += 1;
@@ -300,7 +315,19 @@ fn evict_if_full(c: &mut Cache) {
 /// name to the role or one whose privileges it has. Cached per transaction and role.
 pub fn may_decrypt(key: &CachedKey) -> bool {
     let user = elevated::caller();
-    let scope = (user, current_lxid());
+    let lxid = current_lxid();
+    if let Some((id, u, x, allowed)) = LAST_GRANT.with(|g| g.get()) {
+        if (id, u, x) == (key.id, user, lxid) {
+            return allowed;
+        }
+    }
+    let allowed = may_decrypt_lookup(key, user, lxid);
+    LAST_GRANT.with(|g| g.set(Some((key.id, user, lxid, allowed))));
+    allowed
+}
+
+fn may_decrypt_lookup(key: &CachedKey, user: pg_sys::Oid, lxid: u32) -> bool {
+    let scope = (user, lxid);
     if let Some(allowed) = CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.grants_for != scope {
