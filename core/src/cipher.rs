@@ -189,17 +189,54 @@ pub fn open(
     }
     // Zeroizing from the start: the buffer holds plaintext once decryption succeeds, and the
     // caller may drop it at any point after.
-    let mut buf = Zeroizing::new(env.ciphertext().to_vec());
+    let mut buf = Zeroizing::new(vec![0u8; env.plaintext_len()]);
+    open_parsed(key, kind, context, &env, &mut buf)?;
+    Ok(buf)
+}
+
+/// Like [`open`], but decrypts into `out`, which must be exactly
+/// [`Envelope::plaintext_len`] bytes: a caller can decrypt straight into the memory it returns
+/// (a PostgreSQL datum) with no intermediate copy. The tag is verified before anything is
+/// decrypted, so after an error `out` holds ciphertext, never plaintext.
+pub fn open_into(
+    key: &DataKey,
+    kind: ValueKind,
+    context: Option<&[u8]>,
+    envelope: &[u8],
+    out: &mut [u8],
+) -> Result<(), CipherError> {
+    let env = Envelope::parse(envelope)?;
+    if env.key_id() != key.id {
+        return Err(CipherError::WrongKeyId {
+            expected: key.id,
+            found: env.key_id(),
+        });
+    }
+    assert_eq!(
+        out.len(),
+        env.plaintext_len(),
+        "open_into needs a buffer of the plaintext's length"
+    );
+    open_parsed(key, kind, context, &env, out)
+}
+
+fn open_parsed(
+    key: &DataKey,
+    kind: ValueKind,
+    context: Option<&[u8]>,
+    env: &Envelope<'_>,
+    out: &mut [u8],
+) -> Result<(), CipherError> {
+    out.copy_from_slice(env.ciphertext());
     with_aad(key.id, kind, context, |aad| {
         key.aead.decrypt_in_place_detached(
             GenericArray::from_slice(env.nonce()),
             aad,
-            &mut buf,
+            out,
             GenericArray::from_slice(env.tag()),
         )
     })
-    .map_err(|_| CipherError::AuthenticationFailed)?;
-    Ok(buf)
+    .map_err(|_| CipherError::AuthenticationFailed)
 }
 
 #[cfg(test)]
@@ -210,6 +247,24 @@ mod tests {
 
     fn key(id: u32, fill: u8) -> DataKey {
         DataKey::from_bytes(id, &[fill; DEK_LEN])
+    }
+
+    #[test]
+    fn open_into_matches_open_and_leaves_no_plaintext_on_failure() {
+        let k = key(9, 0x11);
+        let env = seal(&k, ValueKind::Text, Some(b"ctx"), b"secret value");
+        let mut out = vec![0u8; Envelope::parse(&env).unwrap().plaintext_len()];
+        open_into(&k, ValueKind::Text, Some(b"ctx"), &env, &mut out).unwrap();
+        assert_eq!(&out[..], b"secret value");
+        let mut out = vec![0u8; out.len()];
+        assert_eq!(
+            open_into(&k, ValueKind::Text, Some(b"other"), &env, &mut out),
+            Err(CipherError::AuthenticationFailed)
+        );
+        assert!(
+            !out.windows(6).any(|w| w == b"secret"),
+            "plaintext after a failed open"
+        );
     }
 
     #[test]

@@ -7,22 +7,64 @@
 
 use crate::error::{OrRaise, PrivacyError};
 use crate::keys::cache;
-use pg_privacy_core::cipher::{open, seal, CipherError, ValueKind};
+use pg_privacy_core::cipher::{open_into, seal, CipherError, ValueKind};
 use pg_privacy_core::envelope::{decode_armored, encode_armored, key_id_of, Envelope};
 use pgrx::callconv::{BoxRet, FcInfo};
 use pgrx::datum::Datum;
 use pgrx::prelude::*;
 use std::ffi::{CStr, CString};
-use zeroize::Zeroizing;
 
 mod reencrypt;
 
-/// A decrypted value on its way to PostgreSQL: copied into the result datum, then zeroed here.
-pub struct Plaintext(Zeroizing<Vec<u8>>);
+/// A decrypted value, decrypted straight into a palloc'd varlena that becomes the result datum
+/// (no intermediate copy). If it is dropped instead of returned (re-encryption, an error after
+/// decryption), its bytes are zeroed before the memory is freed.
+pub struct Plaintext {
+    ptr: *mut pg_sys::varlena,
+    len: usize,
+}
+
+impl Plaintext {
+    /// Allocates room for `len` bytes of plaintext in the current memory context.
+    fn alloc(len: usize) -> Plaintext {
+        // SAFETY: palloc raises on out-of-memory (through pgrx's guard); the header is set at
+        // once so the datum is well-formed whatever happens next.
+        unsafe {
+            let ptr = pg_sys::palloc(len + pg_sys::VARHDRSZ) as *mut pg_sys::varlena;
+            pgrx::set_varsize_4b(ptr, (len + pg_sys::VARHDRSZ) as i32);
+            Plaintext { ptr, len }
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: ptr holds a 4-byte header followed by len bytes we own.
+        unsafe {
+            std::slice::from_raw_parts((self.ptr as *const u8).add(pg_sys::VARHDRSZ), self.len)
+        }
+    }
+
+    fn as_mut_bytes(&mut self) -> &mut [u8] {
+        // SAFETY: as above, exclusively borrowed.
+        unsafe {
+            std::slice::from_raw_parts_mut((self.ptr as *mut u8).add(pg_sys::VARHDRSZ), self.len)
+        }
+    }
+}
+
+impl Drop for Plaintext {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.as_mut_bytes().zeroize();
+        // SAFETY: allocated by palloc in alloc() and not handed to PostgreSQL.
+        unsafe { pg_sys::pfree(self.ptr.cast()) };
+    }
+}
 
 impl IntoDatum for Plaintext {
     fn into_datum(self) -> Option<pg_sys::Datum> {
-        (&self.0[..]).into_datum()
+        let datum = pg_sys::Datum::from(self.ptr);
+        std::mem::forget(self);
+        Some(datum)
     }
     fn type_oid() -> pg_sys::Oid {
         pg_sys::BYTEAOID
@@ -142,7 +184,7 @@ fn decrypt(
         });
     }
     match decrypt_with(&key, kind, value, context) {
-        Ok(plain) => Ok(Some(Plaintext(plain))),
+        Ok(plain) => Ok(Some(plain)),
         Err(PrivacyError::KeyRevoked { .. } | PrivacyError::KeyDestroyed { .. })
             if null_if_unavailable =>
         {
@@ -152,18 +194,21 @@ fn decrypt(
     }
 }
 
-/// Opens a value with a key already looked up (and permission already checked).
+/// Opens a value with a key already looked up (and permission already checked), straight into
+/// the memory of the result.
 pub(crate) fn decrypt_with(
     key: &cache::CachedKey,
     kind: ValueKind,
     value: &[u8],
     context: Option<&[u8]>,
-) -> Result<Zeroizing<Vec<u8>>, PrivacyError> {
-    match open(key.usable()?, kind, context, value) {
-        Ok(plain) => Ok(plain),
-        Err(CipherError::Envelope(e)) => Err(PrivacyError::Malformed(format!(
-            "invalid encrypted value: {e}"
-        ))),
+) -> Result<Plaintext, PrivacyError> {
+    let malformed = |e| PrivacyError::Malformed(format!("invalid encrypted value: {e}"));
+    let data_key = key.usable()?;
+    let len = Envelope::parse(value).map_err(malformed)?.plaintext_len();
+    let mut plain = Plaintext::alloc(len);
+    match open_into(data_key, kind, context, value, plain.as_mut_bytes()) {
+        Ok(()) => Ok(plain),
+        Err(CipherError::Envelope(e)) => Err(malformed(e)),
         Err(_) => Err(PrivacyError::DecryptFailed),
     }
 }
@@ -189,15 +234,15 @@ fn checked_text(plain: Option<Plaintext>) -> Option<Plaintext> {
             }
         });
         if utf8 {
-            if std::str::from_utf8(&p.0).is_err() {
+            if std::str::from_utf8(p.as_bytes()).is_err() {
                 PrivacyError::InvalidText.raise();
             }
         } else {
             // SAFETY: verifies len bytes at ptr; with noError = false it raises 22021 itself.
             unsafe {
                 pg_sys::pg_verifymbstr(
-                    p.0.as_ptr() as *const std::ffi::c_char,
-                    p.0.len() as i32,
+                    p.as_bytes().as_ptr() as *const std::ffi::c_char,
+                    p.len as i32,
                     false,
                 )
             };

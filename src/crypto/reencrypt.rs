@@ -37,7 +37,7 @@ fn move_value(kind: ValueKind, value: &[u8], context: Option<&[u8]>) -> Vec<u8> 
         .raise();
     }
     let plain = decrypt_with(&key, kind, value, context).or_raise();
-    seal(active.usable().or_raise(), kind, context, &plain)
+    seal(active.usable().or_raise(), kind, context, plain.as_bytes())
 }
 
 #[pg_extern(sql = false)]
