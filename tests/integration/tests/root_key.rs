@@ -289,3 +289,97 @@ fn the_command_and_its_timeout_are_hidden_from_ordinary_roles() {
         .get(0);
     assert_eq!(n, 0, "pg_settings hides superuser-only settings");
 }
+
+#[test]
+fn a_root_key_rotation_rewraps_every_data_key_without_touching_data() {
+    let (old, new) = (random_key_hex(), random_key_hex());
+    let cluster = cluster_with_key("rewrap", &format!("root-2025 {old}"), &[]);
+    let mut c = cluster.with_extension();
+    c.batch_execute(
+        "SELECT privacy.create_key('customer_pii');
+         SELECT privacy.rotate_key('customer_pii');
+         SELECT privacy.create_key('customer:7');
+         SELECT privacy.create_key('gone');
+         SELECT privacy.destroy_key('gone');
+         CREATE TABLE t (id int PRIMARY KEY, v privacy.encrypted_text);
+         INSERT INTO t VALUES (1, privacy.encrypt('one', 'customer_pii', '1')),
+                              (2, privacy.encrypt('two', 'customer:7', '2'));",
+    )
+    .unwrap();
+    let before: Vec<String> = c
+        .query("SELECT v::text FROM t ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+
+    // Step 1: the new key first, the old one after it; restart; rewrap.
+    let file =
+        cluster.write_private_file("root.key", &format!("root-2026 {new}\nroot-2025 {old}\n"));
+    assert!(file.exists());
+    cluster.restart();
+    let mut c = cluster.connect("postgres");
+    let rewrapped: i32 = c
+        .query_one("SELECT privacy.rewrap_keys()", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        rewrapped, 3,
+        "every live data key version; the destroyed one has nothing to rewrap"
+    );
+    let roots: Vec<(String, i64)> = c
+        .query(
+            "SELECT root_key_id, count(*) FROM privacy.keys WHERE status <> 'destroyed' GROUP BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(roots, vec![("root-2026".to_string(), 3)]);
+    assert_eq!(
+        c.query_one("SELECT privacy.rewrap_keys()", &[])
+            .unwrap()
+            .get::<_, i32>(0),
+        0
+    );
+
+    // Step 2: drop the old root key; data, never rewritten, still decrypts.
+    cluster.write_private_file("root.key", &format!("root-2026 {new}\n"));
+    cluster.restart();
+    let mut c = cluster.connect("postgres");
+    let after: Vec<String> = c
+        .query("SELECT v::text FROM t ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(before, after, "no encrypted value was rewritten");
+    let plain: Vec<String> = c
+        .query(
+            "SELECT privacy.decrypt(v, id::text) FROM t ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(plain, ["one", "two"]);
+
+    // Without the rewrap, dropping the old root key would have locked the data: a key still
+    // wrapped under a root key that is not loaded fails with 55000 and says which one.
+    c.batch_execute("SELECT privacy.create_key('late')")
+        .unwrap();
+    cluster.write_private_file("root.key", &format!("root-2027 {}\n", random_key_hex()));
+    cluster.restart();
+    let mut c = cluster.connect("postgres");
+    let err = c
+        .query_one("SELECT privacy.encrypt('x', 'late')", &[])
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "55000");
+    assert!(
+        error_text(&err).contains("root-2026"),
+        "{}",
+        error_text(&err)
+    );
+}
