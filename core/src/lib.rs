@@ -6,7 +6,9 @@
 pub mod blind;
 pub mod cipher;
 pub mod envelope;
+pub mod mask;
 pub mod nonce;
+pub mod redact;
 pub mod rootkey;
 pub mod wrap;
 
