@@ -63,8 +63,8 @@ GRANT EXECUTE ON FUNCTION privacy.create_key(text, text), privacy.rotate_key(tex
 CREATE FUNCTION privacy.keyring_changed() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'keyring_changed_wrapper';
 COMMENT ON FUNCTION privacy.keyring_changed() IS
-    'Internal: trigger that invalidates every session''s key cache when the keyring or the '
-    'decrypt grants change.';
+    'Internal: trigger that makes every session drop what it cached from the table it fires on '
+    '(the keyring, the decrypt grants, the redaction patterns).';
 REVOKE ALL ON FUNCTION privacy.keyring_changed() FROM PUBLIC;
 -- Row-level (a logical replication subscriber applies rows and fires no statement triggers),
 -- enabled ALWAYS so they fire on subscribers too; repeated invalidations of one table within a

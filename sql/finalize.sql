@@ -29,3 +29,35 @@ COMMENT ON VIEW privacy.jobs IS
     'kind, target, progress (rows_done of rows_total_estimate), state running|done|failed. '
     'Needs the library preloaded; kept in shared memory, so it starts empty after a restart.';
 GRANT SELECT ON privacy.jobs TO PUBLIC;
+
+-- Masking functions (Rust). Labels are deliberate: IMMUTABLE PARALLEL SAFE where the result
+-- depends only on the arguments, so the planner may evaluate them anywhere.
+COMMENT ON FUNCTION privacy.mask_partial(text, integer, integer, text) IS
+    'Keeps keep_start characters at the start and keep_end at the end, each other character '
+    'becomes fill; a value no longer than keep_start + keep_end is masked whole.';
+COMMENT ON FUNCTION privacy.mask_email(text) IS
+    'alice@example.com -> a****@example.com: first character of the local part, domain kept.';
+COMMENT ON FUNCTION privacy.mask_phone(text) IS
+    '090-1234-5678 -> ***-****-5678: separators and the last 4 digits kept (full-width digits too).';
+COMMENT ON FUNCTION privacy.mask_card(text) IS
+    '4111 1111 1111 1111 -> **** **** **** 1111: separators and the last 4 digits kept.';
+COMMENT ON FUNCTION privacy.mask_name(text) IS
+    'Alice Smith -> A**** S****; 山田 太郎 -> 山* 太*: the first character of each word.';
+COMMENT ON FUNCTION privacy.mask_my_number(text) IS
+    'Japan''s 12-digit Individual Number -> ********9012: the last 4 digits kept.';
+COMMENT ON FUNCTION privacy.generalize(bigint, bigint) IS
+    'The lower bound of the value''s bucket of width step: generalize(37, 10) = 30, generalize(-1, 10) = -10.';
+COMMENT ON FUNCTION privacy.generalize(integer, integer) IS
+    'The lower bound of the value''s bucket of width step: generalize(37, 10) = 30.';
+COMMENT ON FUNCTION privacy.pseudonymize(text, text) IS
+    'A keyed token (tok_...) for the value under a pg_privacy key name: equal values give equal '
+    'tokens, so pseudonymised data still joins and counts; irreversible without the key. STABLE.';
+COMMENT ON FUNCTION privacy.redact(text, text[]) IS
+    'The text with PII replaced by [EMAIL], [PHONE], [CARD], [MY_NUMBER], [POSTAL_CODE], [IP] or '
+    '[CUSTOM] labels, in one linear-time pass; English and Japanese (full-width) forms; everything '
+    'else byte-identical. categories limits what is redacted (NULL: all).';
+COMMENT ON FUNCTION privacy.detect_pii(text) IS
+    'PII found in the text: category and character positions (1-based, end exclusive).';
+COMMENT ON FUNCTION privacy._check_redaction_pattern(text) IS
+    'Internal: raises 22023 if a redaction pattern does not compile, is too large, or matches the '
+    'empty string.';

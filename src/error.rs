@@ -36,6 +36,8 @@ pub enum PrivacyError {
     DecryptFailed,
     #[error("the decrypted value is not valid text in this database's encoding (it was encrypted in a database with another encoding)")]
     InvalidText,
+    #[error("{0}")]
+    TooLong(String),
     #[error("pg_privacy internal error: {what}")]
     Internal { what: String },
 }
@@ -57,6 +59,7 @@ impl PrivacyError {
             Malformed(_) => ERRCODE_INVALID_TEXT_REPRESENTATION,
             InvalidParameter(_) | DecryptFailed => ERRCODE_INVALID_PARAMETER_VALUE,
             InvalidText => ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+            TooLong(_) => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             Internal { .. } => ERRCODE_INTERNAL_ERROR,
         }
     }

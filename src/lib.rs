@@ -11,6 +11,7 @@ mod error;
 mod gucs;
 mod jobs;
 mod keys;
+mod masking;
 mod status;
 
 ::pgrx::pg_module_magic!();
@@ -31,6 +32,11 @@ extension_sql_file!(
         jobs::job_progress,
         jobs::job_finish
     ]
+);
+extension_sql_file!(
+    "../sql/masking.sql",
+    name = "masking",
+    requires = ["encryption", masking::redaction::check_redaction_pattern]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

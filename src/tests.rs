@@ -134,4 +134,15 @@ mod tests {
         assert!(s["key_cache"]["entries"].as_u64().unwrap() >= 1);
         assert_eq!(s["key_cache"]["capacity"], 10000);
     }
+
+    #[pg_test]
+    fn masks_and_redaction_from_sql() {
+        let masked =
+            Spi::get_one::<String>("SELECT privacy.mask_email('alice@example.com')").unwrap();
+        assert_eq!(masked.as_deref(), Some("a****@example.com"));
+        let redacted =
+            Spi::get_one::<String>("SELECT privacy.redact('電話 ０９０－１２３４－５６７８ です')")
+                .unwrap();
+        assert_eq!(redacted.as_deref(), Some("電話 [PHONE] です"));
+    }
 }

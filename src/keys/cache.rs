@@ -15,6 +15,7 @@ use crate::keys::keyring::index_key_label;
 use crate::keys::root;
 use pg_privacy_core::blind::BlindIndexKey;
 use pg_privacy_core::cipher::DataKey;
+use pg_privacy_core::mask::PseudonymKey;
 use pg_privacy_core::wrap::unwrap_dek;
 use pgrx::prelude::*;
 use std::cell::{Cell, RefCell};
@@ -48,6 +49,8 @@ pub struct CachedKey {
     pub status: Status,
     pub key: Option<DataKey>,
     pub blind: Option<BlindIndexKey>,
+    /// Pseudonym subkey, derived from the name's index key under a label of its own.
+    pseudonym: Option<PseudonymKey>,
     /// Why a live key could not be unwrapped (no root key, say); such entries are not cached.
     unwrap_error: Option<PrivacyError>,
     last_used: Cell<u64>,
@@ -67,6 +70,12 @@ impl CachedKey {
             (_, Status::Destroyed) => Err(PrivacyError::KeyDestroyed { key: self.label() }),
             (None, _) => Err(self.unwrap_failure()),
         }
+    }
+
+    /// The pseudonym key of a usable key.
+    pub fn pseudonym_key(&self) -> Result<&PseudonymKey, PrivacyError> {
+        self.usable()?;
+        self.pseudonym.as_ref().ok_or_else(|| self.unwrap_failure())
     }
 
     /// The blind-index subkey of a usable key.
@@ -252,6 +261,7 @@ fn load(id: u32) -> Result<CachedKey, PrivacyError> {
         status,
         key: None,
         blind: None,
+        pseudonym: None,
         unwrap_error: None,
         last_used: Cell::new(0),
     };
@@ -283,6 +293,7 @@ fn load(id: u32) -> Result<CachedKey, PrivacyError> {
             Ok((dek, index_key)) => {
                 entry.key = Some(DataKey::from_bytes(id, &dek));
                 entry.blind = Some(BlindIndexKey::new(&index_key));
+                entry.pseudonym = Some(PseudonymKey::new(&index_key));
             }
             Err(e) => entry.unwrap_error = Some(e),
         }
