@@ -38,6 +38,19 @@ extension_sql_file!(
     name = "masking",
     requires = ["encryption", masking::redaction::check_redaction_pattern]
 );
+extension_sql_file!(
+    "../sql/masking_policies.sql",
+    name = "masking_policies",
+    requires = [
+        "masking",
+        "reencrypt",
+        masking::policy::mask_expression,
+        masking::policy::mask_tree,
+        masking::policy::mask_tree_deparse,
+        masking::policy::mask_choice,
+        keys::events::admin_event
+    ]
+);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

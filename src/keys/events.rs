@@ -12,3 +12,10 @@ pub fn record(action: &str, detail: &str) {
     let who = elevated::role_name(elevated::caller());
     log!("pg_privacy: {action} {detail} by {who}");
 }
+
+/// Records an admin event of the SQL-written parts (masking rules, retention): `actor` is the
+/// role that called the public function, captured before any SECURITY DEFINER switch.
+#[pg_extern(volatile, parallel_unsafe, name = "_admin_event")]
+fn admin_event(action: &str, detail: &str, actor: &str) {
+    log!("pg_privacy: {action} {detail} by {actor}");
+}

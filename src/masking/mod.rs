@@ -2,6 +2,7 @@
 //! pg_privacy_core::redact. SQL-only members (generalize for dates and numerics, noise,
 //! scan_table) are in sql/masking.sql.
 
+pub mod policy;
 pub mod redaction;
 
 use crate::error::{OrRaise, PrivacyError};
