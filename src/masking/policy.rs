@@ -89,8 +89,14 @@ unsafe extern "C-unwind" fn function_checker(
         CStr::from_ptr(name_ptr).to_string_lossy().into_owned()
     };
     let problem = if ns != PG_CATALOG_NAMESPACE && ns != check.privacy {
+        let nsp_ptr = pg_sys::get_namespace_name(ns);
+        let nsp = if nsp_ptr.is_null() {
+            String::from("?")
+        } else {
+            CStr::from_ptr(nsp_ptr).to_string_lossy().into_owned()
+        };
         Some(format!(
-            "function {name} is not allowed in a mask: only functions of the privacy and pg_catalog schemas are"
+            "function {nsp}.{name} is not allowed in a mask: only functions of the privacy and pg_catalog schemas are"
         ))
     } else if ns == check.privacy && name.starts_with('_') {
         Some(format!(
@@ -287,11 +293,26 @@ unsafe fn analyze(tbl: pg_sys::Oid, mask: &str) -> Result<Analyzed, PrivacyError
     })
 }
 
+/// PostgreSQL's SQL for an analysed expression over `tbl`. Deparsed with only `pg_catalog` on
+/// the search_path, so every function of privacy comes out schema-qualified, as users write it.
 unsafe fn deparse(tbl: pg_sys::Oid, expr: *mut pg_sys::Node) -> String {
+    let nest = pg_sys::NewGUCNestLevel();
+    pg_sys::set_config_option(
+        c"search_path".as_ptr(),
+        c"pg_catalog, pg_temp".as_ptr(),
+        pg_sys::GucContext::PGC_USERSET,
+        pg_sys::GucSource::PGC_S_SESSION,
+        pg_sys::GucAction::GUC_ACTION_SAVE,
+        true,
+        0,
+        false,
+    );
     let relname = pg_sys::get_rel_name(tbl);
     let context = pg_sys::deparse_context_for(relname, tbl);
     let text = pg_sys::deparse_expression(expr, context, false, false);
-    CStr::from_ptr(text).to_string_lossy().into_owned()
+    let out = CStr::from_ptr(text).to_string_lossy().into_owned();
+    pg_sys::AtEOXact_GUC(true, nest);
+    out
 }
 
 unsafe fn mask_expression_inner(
