@@ -63,6 +63,9 @@ install_extension() {
   [ "$(id -u)" = 0 ] || args+=(--sudo)
   say "building and installing pg_privacy ($profile)"
   (cd "$ROOT" && cargo pgrx install "${args[@]}" >/dev/null)
+  # Install scripts of released versions, so a database can be created at an old version and
+  # updated (tests/integration/tests/upgrade.rs). cargo pgrx installs the upgrade scripts.
+  as_root install -m 644 "$ROOT"/sql/history/*.sql "$(pg_config --sharedir)/extension/"
 }
 
 # Write a fresh random root key file readable only by the server's user.

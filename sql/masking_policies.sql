@@ -64,12 +64,17 @@ CREATE VIEW privacy.masking_rules AS
            CASE WHEN r.role IS NULL THEN 'default'
                 WHEN r.mask IS NULL THEN 'unmask'
                 ELSE 'mask' END AS kind,
-           r.created_at, r.created_by, r.id
+           r.created_at, r.created_by, r.id,
+           -- A rule follows the role it was made for: renamed or dropped, it no longer applies.
+           r.role IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles g
+                                      WHERE g.oid = r.role AND g.rolname = r.role_name) AS in_effect,
+           r.role_name
       FROM privacy.mask_rules r;
 COMMENT ON VIEW privacy.masking_rules IS
     'Masking rules: table, column, role (NULL = the column''s default mask), mask (NULL = the '
     'role sees the column unmasked), priority (the highest applicable role mask wins), kind '
-    '(default, mask, unmask).';
+    '(default, mask, unmask), in_effect (false once the role was renamed or dropped: the rule '
+    'then applies to nobody; role_name is the name it was made for).';
 GRANT SELECT ON privacy.masking_rules TO PUBLIC;
 
 COMMENT ON FUNCTION privacy._mask_expression(oid, text, oid, integer) IS
@@ -80,6 +85,12 @@ COMMENT ON FUNCTION privacy._mask_tree(oid, text) IS
     'Internal: a mask as an analysed node tree, kept across a column rename.';
 COMMENT ON FUNCTION privacy._mask_tree_deparse(oid, text) IS
     'Internal: a node tree from _mask_tree written back as SQL with the current column names.';
+-- Parsing and deparsing happen for privacy_admin (mask_column) and with elevated rights (view
+-- rebuilds); _mask_tree_deparse reads a node tree, which must never come from a user.
+REVOKE ALL ON FUNCTION privacy._mask_expression(oid, text, oid, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy._mask_expression(oid, text, oid, integer) TO privacy_admin;
+REVOKE ALL ON FUNCTION privacy._mask_tree(oid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION privacy._mask_tree_deparse(oid, text) FROM PUBLIC;
 COMMENT ON FUNCTION privacy._mask_choice(oid, text) IS
     'Internal: which branch of a masked column the current role gets (0 unmasked, else the rule '
     'id, -1 none); the masked views call it once per query.';
@@ -146,6 +157,8 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION privacy._mask_check(regclass, name, text) IS
     'Internal: checks a mask for a column and returns it deparsed; every refusal is 22023.';
+REVOKE ALL ON FUNCTION privacy._mask_check(regclass, name, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy._mask_check(regclass, name, text) TO privacy_admin;
 
 -- The SELECT of a masked view: every column of the table in order; a column with rules becomes
 -- CASE (the current role's branch, decided once per query) WHEN 0 THEN the column WHEN <rule
@@ -287,25 +300,29 @@ COMMENT ON FUNCTION privacy._masked_view_refresh(regclass) IS
     'Internal: makes masked.<table> match the table''s rules (creates, rebuilds, renames or drops it).';
 REVOKE ALL ON FUNCTION privacy._masked_view_refresh(regclass) FROM PUBLIC;
 
-CREATE FUNCTION privacy._masked_view_set_aside(tbl oid) RETURNS void
+CREATE FUNCTION privacy._masked_view_set_aside(tbl oid, cascade boolean) RETURNS void
     LANGUAGE plpgsql
     SET search_path = pg_catalog, privacy, pg_temp AS $$
 DECLARE
     reg record;
     acl aclitem[];
 BEGIN
-    SELECT * INTO reg FROM privacy.masked_views v WHERE v.tbl = _masked_view_set_aside.tbl::regclass AND NOT v.set_aside;
+    SELECT * INTO reg FROM privacy.masked_views v
+     WHERE v.tbl = _masked_view_set_aside.tbl::regclass AND NOT v.set_aside;
     IF reg.tbl IS NULL THEN
         RETURN;
     END IF;
     SELECT c.relacl INTO acl FROM pg_class c
      WHERE c.relnamespace = 'masked'::regnamespace AND c.relname = reg.view_name;
     UPDATE privacy.masked_views v SET set_aside = true, set_aside_acl = acl WHERE v.tbl = reg.tbl;
-    EXECUTE format('DROP VIEW IF EXISTS masked.%I', reg.view_name);
+    -- The command's own CASCADE reaches the views built on the masked view; without it, they
+    -- stop the command, as they would stop any DDL on their base.
+    EXECUTE format('DROP VIEW IF EXISTS masked.%I %s', reg.view_name,
+                   CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
 END $$;
-COMMENT ON FUNCTION privacy._masked_view_set_aside(oid) IS
+COMMENT ON FUNCTION privacy._masked_view_set_aside(oid, boolean) IS
     'Internal: drops a masked view (keeping its grants) before DDL its dependency would block.';
-REVOKE ALL ON FUNCTION privacy._masked_view_set_aside(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION privacy._masked_view_set_aside(oid, boolean) FROM PUBLIC;
 
 CREATE FUNCTION privacy._mask_rules_before_rename(tbl oid, old_name name, new_name name) RETURNS void
     LANGUAGE plpgsql
@@ -322,7 +339,7 @@ COMMENT ON FUNCTION privacy._mask_rules_before_rename(oid, name, name) IS
 REVOKE ALL ON FUNCTION privacy._mask_rules_before_rename(oid, name, name) FROM PUBLIC;
 
 CREATE FUNCTION privacy._masked_views_after_ddl(tables oid[]) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path = pg_catalog, privacy, pg_temp AS $$
 DECLARE
     t oid;
@@ -345,10 +362,11 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION privacy._masked_views_after_ddl(oid[]) IS
     'Internal: after DDL, rebuilds the masked views of the tables it touched.';
+REVOKE ALL ON FUNCTION privacy._masked_views_after_ddl(oid[]) FROM PUBLIC;
 
 CREATE FUNCTION privacy._mask_rules_forget(tables oid[], column_tables oid[], column_names text[])
     RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path = pg_catalog, privacy, pg_temp AS $$
 DECLARE
     r record;
@@ -371,17 +389,20 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION privacy._mask_rules_forget(oid[], oid[], text[]) IS
     'Internal: removes the rules of dropped tables and columns.';
+REVOKE ALL ON FUNCTION privacy._mask_rules_forget(oid[], oid[], text[]) FROM PUBLIC;
 
--- Event triggers: any role's DDL fires them; the work runs in the SECURITY DEFINER functions.
+-- Event triggers: any role's DDL fires them. The plpgsql ones are SECURITY DEFINER (firing an
+-- event trigger checks no EXECUTE privilege) and nobody else may call them or their helpers.
 CREATE FUNCTION privacy._masked_ddl_start() RETURNS event_trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'privacy_masked_ddl_start';
 COMMENT ON FUNCTION privacy._masked_ddl_start() IS
     'Internal event trigger: before DROP TABLE, DROP COLUMN or ALTER COLUMN TYPE sets the masked '
     'view aside; before RENAME COLUMN keeps the masks as trees.';
+REVOKE ALL ON FUNCTION privacy._masked_ddl_start() FROM PUBLIC;
 
 CREATE FUNCTION privacy._masked_ddl_end() RETURNS event_trigger
-    LANGUAGE plpgsql
-    SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, privacy, pg_temp AS $$
 BEGIN
     PERFORM privacy._masked_views_after_ddl(ARRAY(
         SELECT DISTINCT c.objid FROM pg_event_trigger_ddl_commands() c
@@ -389,10 +410,11 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION privacy._masked_ddl_end() IS
     'Internal event trigger: after DDL, rebuilds the masked views of the tables it touched.';
+REVOKE ALL ON FUNCTION privacy._masked_ddl_end() FROM PUBLIC;
 
 CREATE FUNCTION privacy._masked_ddl_drop() RETURNS event_trigger
-    LANGUAGE plpgsql
-    SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, privacy, pg_temp AS $$
 BEGIN
     PERFORM privacy._mask_rules_forget(
         ARRAY(SELECT o.objid FROM pg_event_trigger_dropped_objects() o
@@ -407,6 +429,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION privacy._masked_ddl_drop() IS
     'Internal event trigger: forgets the rules of dropped tables and columns.';
+REVOKE ALL ON FUNCTION privacy._masked_ddl_drop() FROM PUBLIC;
 
 CREATE EVENT TRIGGER privacy_masked_ddl_start ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE', 'DROP TABLE', 'ALTER FOREIGN TABLE', 'DROP FOREIGN TABLE')
@@ -580,6 +603,42 @@ COMMENT ON FUNCTION privacy.drop_mask(regclass, name, regrole) IS
     'column (the column is shown as stored); with a role, only that role''s rule. The last rule '
     'of a table drops masked.<table>. For privacy_admin.';
 
+-- The SET list of anonymize_table: each default mask, parsed again (it was checked when written)
+-- and cast to the column's type. An encrypted column takes only a mask whose result is of its
+-- own type (in practice 'NULL'): a masked plaintext is not stored in an encrypted column.
+CREATE FUNCTION privacy._anonymize_sets(tbl regclass, OUT sets text[], OUT masked_cols text[])
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, privacy, pg_temp AS $$
+DECLARE
+    r record;
+    t record;
+    coltype oid;
+BEGIN
+    sets := '{}';
+    masked_cols := '{}';
+    FOR r IN SELECT m.col, m.mask FROM privacy.mask_rules m
+              WHERE m.tbl = _anonymize_sets.tbl AND m.role IS NULL ORDER BY m.col LOOP
+        t := privacy._mask_target(tbl, r.col);
+        IF t.encrypted THEN
+            SELECT a.atttypid INTO coltype FROM pg_attribute a WHERE a.attrelid = tbl AND a.attnum = t.attnum;
+            BEGIN
+                sets := sets || format('%I = %s', r.col, privacy._mask_expression(tbl, r.mask, coltype, -1));
+            EXCEPTION WHEN invalid_parameter_value THEN
+                RAISE EXCEPTION 'column "%" of % is encrypted and its default mask is not of its type', r.col, tbl
+                    USING ERRCODE = '42804',
+                          HINT = 'anonymize_table does not store masked plaintext in an encrypted column: '
+                                 'shred it with privacy.destroy_key, or make its default mask ''NULL''.';
+            END;
+        ELSE
+            sets := sets || format('%I = %s', r.col, privacy._mask_expression(tbl, r.mask, t.show_type, t.typmod));
+        END IF;
+        masked_cols := masked_cols || format('%I', r.col);
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION privacy._anonymize_sets(regclass) IS
+    'Internal: the SET list of anonymize_table (the table''s default masks, deparsed) and the '
+    'columns it changes.';
+
 -- Static masking: the default masks written into the table itself, in batches by primary key
 -- (each row exactly once), progress in privacy.jobs. Runs with the caller's rights (UPDATE on
 -- the table). A table without a primary key is done in one statement.
@@ -587,15 +646,13 @@ CREATE FUNCTION privacy.anonymize_table(tbl regclass, batch_size integer DEFAULT
     LANGUAGE plpgsql
     SET search_path = pg_catalog, privacy, pg_temp AS $$
 DECLARE
-    r record;
-    t record;
-    sets text[] := '{}';
+    sets text[];
     keys text[];
     keytypes text[];
     n bigint;
     done bigint := 0;
     lastkey text[];
-    masked_cols text[] := '{}';
+    masked_cols text[];
     job bigint;
     estimate bigint;
     q text;
@@ -606,17 +663,7 @@ BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'batch_size must be a positive number of rows' USING ERRCODE = '22023';
     END IF;
-    FOR r IN SELECT m.col, m.mask FROM privacy.mask_rules m
-              WHERE m.tbl = anonymize_table.tbl AND m.role IS NULL ORDER BY m.col LOOP
-        t := privacy._mask_target(tbl, r.col);
-        IF t.encrypted THEN
-            RAISE EXCEPTION 'column "%" of % is encrypted: anonymize_table cannot store its mask in it', r.col, tbl
-                USING ERRCODE = '42804',
-                      HINT = 'Shred encrypted values with privacy.destroy_key, or give the column the default mask ''NULL''.';
-        END IF;
-        sets := sets || format('%I = %s', r.col, privacy._mask_expression(tbl, r.mask, t.show_type, t.typmod));
-        masked_cols := masked_cols || format('%I', r.col);
-    END LOOP;
+    SELECT a.sets, a.masked_cols INTO sets, masked_cols FROM privacy._anonymize_sets(tbl) a;
     IF cardinality(sets) = 0 THEN
         RAISE EXCEPTION '% has no default masks', tbl USING ERRCODE = '55000',
             HINT = 'Give its columns default masks with privacy.mask_column first.';
@@ -670,5 +717,5 @@ END $$;
 COMMENT ON FUNCTION privacy.anonymize_table(regclass, integer) IS
     'Static masking: overwrites the table''s masked columns with their default masks, in batches '
     'of batch_size rows by primary key (each row once; one statement without a primary key), '
-    'progress in privacy.jobs. Irreversible. Needs UPDATE on the table; refuses encrypted '
-    'columns (42804). Returns the rows changed.';
+    'progress in privacy.jobs. Irreversible. Needs UPDATE on the table; an encrypted column only '
+    'takes the default mask ''NULL'' (else 42804). Returns the rows changed.';

@@ -145,4 +145,34 @@ mod tests {
                 .unwrap();
         assert_eq!(redacted.as_deref(), Some("電話 [PHONE] です"));
     }
+
+    #[pg_test]
+    fn a_masked_view_decides_per_role_and_follows_rule_changes() {
+        Spi::run(
+            "CREATE TABLE public.pgtest_people (id int PRIMARY KEY, email text);
+             INSERT INTO public.pgtest_people VALUES (1, 'alice@example.com');
+             CREATE ROLE pgtest_agent; CREATE ROLE pgtest_lead;
+             SELECT privacy.mask_column('public.pgtest_people', 'email', 'privacy.mask_email(email)');
+             GRANT SELECT ON masked.pgtest_people TO pgtest_agent, pgtest_lead;",
+        )
+        .unwrap();
+        let read = |role: &str| {
+            Spi::run(&format!("SET ROLE {role}")).unwrap();
+            let v = Spi::get_one::<String>("SELECT email FROM masked.pgtest_people").unwrap();
+            Spi::run("RESET ROLE").unwrap();
+            v
+        };
+        assert_eq!(read("pgtest_agent").as_deref(), Some("a****@example.com"));
+        // Rule changes in the same transaction are seen by the next statement.
+        Spi::run("SELECT privacy.unmask_column('public.pgtest_people', 'email', 'pgtest_lead')")
+            .unwrap();
+        assert_eq!(read("pgtest_lead").as_deref(), Some("alice@example.com"));
+        assert_eq!(read("pgtest_agent").as_deref(), Some("a****@example.com"));
+        Spi::run("SELECT privacy.drop_mask('public.pgtest_people', 'email')").unwrap();
+        let view = Spi::get_one::<i64>(
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'masked'::regnamespace AND relname = 'pgtest_people'",
+        )
+        .unwrap();
+        assert_eq!(view, Some(0));
+    }
 }

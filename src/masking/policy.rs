@@ -548,8 +548,9 @@ unsafe fn relid_of(rv: *mut pg_sys::RangeVar) -> pg_sys::Oid {
     )
 }
 
-/// Tables the command is about to drop a column of, change a column type of, or drop.
-unsafe fn blocked_tables(tree: *mut pg_sys::Node) -> Vec<pg_sys::Oid> {
+/// Tables the command is about to drop a column of, change a column type of, or drop, and
+/// whether it says CASCADE.
+unsafe fn blocked_tables(tree: *mut pg_sys::Node) -> Vec<(pg_sys::Oid, bool)> {
     let mut out = Vec::new();
     if tree.is_null() {
         return out;
@@ -558,29 +559,36 @@ unsafe fn blocked_tables(tree: *mut pg_sys::Node) -> Vec<pg_sys::Oid> {
         pg_sys::NodeTag::T_AlterTableStmt => {
             let stmt = tree as *mut pg_sys::AlterTableStmt;
             let cmds = pgrx::PgList::<pg_sys::AlterTableCmd>::from_pg((*stmt).cmds);
-            let needs = cmds.iter_ptr().any(|c| {
-                matches!(
-                    (*c).subtype,
-                    pg_sys::AlterTableType::AT_DropColumn
-                        | pg_sys::AlterTableType::AT_AlterColumnType
-                )
-            });
-            if needs {
-                out.push(relid_of((*stmt).relation));
+            let relevant: Vec<_> = cmds
+                .iter_ptr()
+                .filter(|c| {
+                    matches!(
+                        (**c).subtype,
+                        pg_sys::AlterTableType::AT_DropColumn
+                            | pg_sys::AlterTableType::AT_AlterColumnType
+                    )
+                })
+                .collect();
+            if !relevant.is_empty() {
+                let cascade = relevant
+                    .iter()
+                    .any(|c| (**c).behavior == pg_sys::DropBehavior::DROP_CASCADE);
+                out.push((relid_of((*stmt).relation), cascade));
             }
         }
         pg_sys::NodeTag::T_DropStmt => {
             let stmt = tree as *mut pg_sys::DropStmt;
             if (*stmt).removeType == pg_sys::ObjectType::OBJECT_TABLE {
                 let objects = pgrx::PgList::<pg_sys::List>::from_pg((*stmt).objects);
+                let cascade = (*stmt).behavior == pg_sys::DropBehavior::DROP_CASCADE;
                 for names in objects.iter_ptr() {
-                    out.push(relid_of(pg_sys::makeRangeVarFromNameList(names)));
+                    out.push((relid_of(pg_sys::makeRangeVarFromNameList(names)), cascade));
                 }
             }
         }
         _ => {}
     }
-    out.retain(|o| *o != pg_sys::InvalidOid);
+    out.retain(|(o, _)| *o != pg_sys::InvalidOid);
     out
 }
 
@@ -631,11 +639,11 @@ pub unsafe extern "C-unwind" fn privacy_masked_ddl_start(
     if !tables.is_empty() || rename.is_some() {
         elevated::run(|| {
             Spi::connect_mut(|client| {
-                for t in &tables {
+                for (t, cascade) in &tables {
                     client.update(
-                        "SELECT privacy._masked_view_set_aside($1)",
+                        "SELECT privacy._masked_view_set_aside($1, $2)",
                         None,
-                        &[(*t).into()],
+                        &[(*t).into(), (*cascade).into()],
                     )?;
                 }
                 if let Some((relid, old, new)) = &rename {

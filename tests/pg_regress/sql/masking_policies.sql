@@ -95,7 +95,17 @@ set role regress_agents;
 select pg_temp.try($$select privacy.mask_column('desk.customers', 'note', 'NULL')$$) as not_admin;
 select pg_temp.try($$select privacy._mask_rule_write('desk.customers', 'email', NULL, 'regress_agents', 0, 'x')$$) as internal_writer;
 select pg_temp.try($$select privacy._mask_rules_forget(array['desk.customers'::regclass::oid], '{}', '{}')$$) as forget_live_table;
+select pg_temp.try($$select privacy._mask_tree_deparse('desk.customers'::regclass, '{CONST}')$$) as node_trees;
+select pg_temp.try($$select privacy._masked_views_after_ddl(array['desk.customers'::regclass::oid])$$) as rebuild;
 reset role;
+
+-- A rule follows the role it was made for: renamed, the role no longer gets it.
+alter role regress_analysts rename to regress_analysts2;
+select role, role_name, in_effect from privacy.masking_rules where role is not null order by id;
+set role regress_analysts2;
+select id, email, card from masked.customers order by id;
+reset role;
+alter role regress_analysts2 rename to regress_analysts;
 select count(*) as rules_kept from privacy.mask_rules where tbl = 'desk.customers'::regclass;
 
 -- DDL: the view follows the table and keeps its grants.
@@ -126,8 +136,19 @@ select privacy.anonymize_table('desk.clients', 1) as rows_anonymized;
 select id, name, mail, phone, card from desk.clients order by id;
 select kind, target, rows_done, state from privacy.jobs where kind = 'anonymize_table';
 
+-- An encrypted column: shown decrypted to permitted roles, anonymized only to NULL.
+select privacy.create_key('regress_cards') > 0 as key_created;
+create table desk.payments (id int primary key, card privacy.encrypted_text);
+insert into desk.payments values (1, privacy.encrypt('4111 1111 1111 1111', 'regress_cards'));
+select privacy.mask_column('desk.payments', 'card', 'privacy.mask_card(privacy.try_decrypt(card))');
+select card from masked.payments;
+select pg_temp.try($$select privacy.anonymize_table('desk.payments')$$) as masked_plaintext_refused;
+select privacy.mask_column('desk.payments', 'card', 'NULL');
+select privacy.anonymize_table('desk.payments') as rows_anonymized;
+select id, card is null as card_is_null from desk.payments;
+
 -- Dropping the table drops the view and forgets the rules; the last rule of a table drops it too.
-drop table desk.clients;
+drop table desk.clients, desk.payments;
 select count(*) as rules_left from privacy.mask_rules;
 select count(*) as views_left from pg_class where relnamespace = 'masked'::regnamespace;
 rollback;
