@@ -51,9 +51,10 @@ CREATE TABLE privacy.masked_views (
     tbl           regclass PRIMARY KEY,
     view_name     name NOT NULL UNIQUE,
     -- While a DROP COLUMN / ALTER COLUMN TYPE / DROP TABLE runs, the view is dropped and its
-    -- grants wait here until ddl_command_end rebuilds it.
+    -- grants (table and column level, see _masked_view_privileges) wait here until
+    -- ddl_command_end rebuilds it.
     set_aside     boolean NOT NULL DEFAULT false,
-    set_aside_acl aclitem[]
+    set_aside_privileges jsonb
 );
 COMMENT ON TABLE privacy.masked_views IS
     'pg_privacy: the masked view (in schema masked) of each protected table.';
@@ -198,10 +199,10 @@ BEGIN
             branches := branches || format(' WHEN %s THEN %s', r.id, expr);
         END LOOP;
         cols := cols || format(
-            'CASE (SELECT privacy._mask_choice(%L::regclass::oid, %L)) WHEN 0 THEN %s%s ELSE NULL END AS %I',
+            'CASE (SELECT privacy._mask_choice(%L::regclass::oid, %L)) WHEN 0 THEN %s%s ELSE NULL::%s END AS %I',
             tbl::text, a.attname,
             CASE WHEN t.encrypted THEN format('privacy.try_decrypt(%I)', a.attname) ELSE format('%I', a.attname) END,
-            branches, a.attname);
+            branches, format_type(t.show_type, t.typmod), a.attname);
     END LOOP;
     RETURN format('SELECT %s FROM %s', array_to_string(cols, ', '), tbl);
 END $$;
@@ -209,23 +210,76 @@ COMMENT ON FUNCTION privacy._masked_view_sql(regclass) IS
     'Internal: the SELECT of a table''s masked view, built from its rules.';
 REVOKE ALL ON FUNCTION privacy._masked_view_sql(regclass) FROM PUBLIC;
 
--- Grants of a view restored after it had to be dropped and created again.
-CREATE FUNCTION privacy._masked_view_grant(view_name name, owner oid, acl aclitem[]) RETURNS void
+-- The privileges of a view, table and column level, kept while it is dropped and created again.
+CREATE FUNCTION privacy._masked_view_privileges(view_oid oid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT jsonb_build_object(
+                'table', c.relacl::text,
+                'ncols', (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0),
+                'columns', coalesce((SELECT jsonb_agg(jsonb_build_object('attnum', a.attnum, 'name', a.attname,
+                                                                         'acl', a.attacl::text))
+                                       FROM pg_attribute a
+                                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND a.attacl IS NOT NULL), '[]'))
+              FROM pg_class c WHERE c.oid = view_oid);
+COMMENT ON FUNCTION privacy._masked_view_privileges(oid) IS
+    'Internal: a view''s table and column privileges, to restore them on its successor.';
+REVOKE ALL ON FUNCTION privacy._masked_view_privileges(oid) FROM PUBLIC;
+
+-- Grants the privileges of _masked_view_privileges to a re-created view. A column privilege
+-- goes to the column of the same name, or, when the column was renamed (same number of
+-- columns), to the column at the same position.
+CREATE FUNCTION privacy._masked_view_grant(view_name name, owner oid, privileges jsonb) RETURNS void
     LANGUAGE plpgsql
     SET search_path = pg_catalog, privacy, pg_temp AS $$
 DECLARE
     g record;
+    c jsonb;
+    target name;
+    view_oid oid := format('masked.%I', view_name)::regclass::oid;
+    ncols bigint;
 BEGIN
-    FOR g IN SELECT * FROM aclexplode(acl) LOOP
+    IF privileges IS NULL THEN
+        RETURN;
+    END IF;
+    FOR g IN SELECT * FROM aclexplode((privileges->>'table')::aclitem[]) LOOP
         CONTINUE WHEN g.grantee = owner;
         EXECUTE format('GRANT %s ON masked.%I TO %s%s', g.privilege_type, view_name,
                        CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
                        CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
     END LOOP;
+    SELECT count(*) INTO ncols FROM pg_attribute a WHERE a.attrelid = view_oid AND a.attnum > 0;
+    FOR c IN SELECT * FROM jsonb_array_elements(privileges->'columns') LOOP
+        SELECT a.attname INTO target FROM pg_attribute a
+         WHERE a.attrelid = view_oid AND a.attnum > 0 AND a.attname = c->>'name';
+        IF target IS NULL AND ncols = (privileges->>'ncols')::bigint THEN
+            SELECT a.attname INTO target FROM pg_attribute a
+             WHERE a.attrelid = view_oid AND a.attnum = (c->>'attnum')::smallint;
+        END IF;
+        CONTINUE WHEN target IS NULL;  -- the column is gone
+        FOR g IN SELECT * FROM aclexplode((c->>'acl')::aclitem[]) LOOP
+            CONTINUE WHEN g.grantee = owner;
+            EXECUTE format('GRANT %s (%I) ON masked.%I TO %s%s', g.privilege_type, target, view_name,
+                           CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
+                           CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+        END LOOP;
+    END LOOP;
 END $$;
-COMMENT ON FUNCTION privacy._masked_view_grant(name, oid, aclitem[]) IS
-    'Internal: grants a re-created masked view the privileges its predecessor had.';
-REVOKE ALL ON FUNCTION privacy._masked_view_grant(name, oid, aclitem[]) FROM PUBLIC;
+COMMENT ON FUNCTION privacy._masked_view_grant(name, oid, jsonb) IS
+    'Internal: grants a re-created masked view the table and column privileges its predecessor had.';
+REVOKE ALL ON FUNCTION privacy._masked_view_grant(name, oid, jsonb) FROM PUBLIC;
+
+-- A set of tables with all their partitions and inheritance children, at any depth.
+CREATE FUNCTION privacy._with_inheritors(tables oid[]) RETURNS oid[]
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN ARRAY(WITH RECURSIVE t(relid) AS (
+                     SELECT unnest(tables)
+                     UNION
+                     SELECT i.inhrelid FROM pg_inherits i JOIN t ON i.inhparent = t.relid)
+                 SELECT relid FROM t);
+COMMENT ON FUNCTION privacy._with_inheritors(oid[]) IS
+    'Internal: the tables with their partitions and inheritance children.';
 
 -- Builds, rebuilds, renames or drops the masked view of a table so it matches its rules.
 -- Runs with elevated rights (called from SECURITY DEFINER functions and event triggers).
@@ -237,7 +291,7 @@ DECLARE
     vname name;
     owner oid;
     body text;
-    acl aclitem[];
+    privileges jsonb;
     view_oid oid;
     holder regclass;
 BEGIN
@@ -276,25 +330,23 @@ BEGIN
             EXECUTE format('CREATE OR REPLACE VIEW masked.%I WITH (security_barrier) AS %s', vname, body);
         EXCEPTION WHEN invalid_table_definition THEN
             -- Columns were removed, renamed or changed type: only a new view will do.
-            SELECT c.relacl INTO acl FROM pg_class c WHERE c.oid = view_oid;
+            privileges := privacy._masked_view_privileges(view_oid);
             EXECUTE format('DROP VIEW masked.%I', vname);
             view_oid := NULL;
         END;
     ELSE
-        acl := reg.set_aside_acl;
+        privileges := reg.set_aside_privileges;
     END IF;
     IF view_oid IS NULL THEN
         EXECUTE format('CREATE VIEW masked.%I WITH (security_barrier) AS %s', vname, body);
     END IF;
     EXECUTE format('ALTER VIEW masked.%I OWNER TO %s', vname, owner::regrole);
-    IF acl IS NOT NULL THEN
-        PERFORM privacy._masked_view_grant(vname, owner, acl);
-    END IF;
+    PERFORM privacy._masked_view_grant(vname, owner, privileges);
     EXECUTE format('COMMENT ON VIEW masked.%I IS %L', vname,
                    format('pg_privacy masked view of %s: each column as the current role may see it '
                           '(privacy.masking_rules). Generated: rebuilt after rule changes and DDL.', tbl));
     INSERT INTO privacy.masked_views AS v (tbl, view_name) VALUES (tbl, vname)
-        ON CONFLICT ON CONSTRAINT masked_views_pkey DO UPDATE SET view_name = excluded.view_name, set_aside = false, set_aside_acl = NULL;
+        ON CONFLICT ON CONSTRAINT masked_views_pkey DO UPDATE SET view_name = excluded.view_name, set_aside = false, set_aside_privileges = NULL;
 END $$;
 COMMENT ON FUNCTION privacy._masked_view_refresh(regclass) IS
     'Internal: makes masked.<table> match the table''s rules (creates, rebuilds, renames or drops it).';
@@ -305,20 +357,20 @@ CREATE FUNCTION privacy._masked_view_set_aside(tbl oid, cascade boolean) RETURNS
     SET search_path = pg_catalog, privacy, pg_temp AS $$
 DECLARE
     reg record;
-    acl aclitem[];
 BEGIN
-    SELECT * INTO reg FROM privacy.masked_views v
-     WHERE v.tbl = _masked_view_set_aside.tbl::regclass AND NOT v.set_aside;
-    IF reg.tbl IS NULL THEN
-        RETURN;
-    END IF;
-    SELECT c.relacl INTO acl FROM pg_class c
-     WHERE c.relnamespace = 'masked'::regnamespace AND c.relname = reg.view_name;
-    UPDATE privacy.masked_views v SET set_aside = true, set_aside_acl = acl WHERE v.tbl = reg.tbl;
-    -- The command's own CASCADE reaches the views built on the masked view; without it, they
-    -- stop the command, as they would stop any DDL on their base.
-    EXECUTE format('DROP VIEW IF EXISTS masked.%I %s', reg.view_name,
-                   CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+    -- The table and its partitions and inheritance children: DDL on a parent reaches them.
+    FOR reg IN SELECT v.tbl, v.view_name, c.oid AS view_oid
+                 FROM privacy.masked_views v
+                 LEFT JOIN pg_class c ON c.relnamespace = 'masked'::regnamespace AND c.relname = v.view_name
+                WHERE v.tbl::oid = ANY (privacy._with_inheritors(ARRAY[_masked_view_set_aside.tbl])) AND NOT v.set_aside LOOP
+        UPDATE privacy.masked_views v
+           SET set_aside = true, set_aside_privileges = privacy._masked_view_privileges(reg.view_oid)
+         WHERE v.tbl = reg.tbl;
+        -- The command's own CASCADE reaches the views built on the masked view; without it,
+        -- they stop the command, as they would stop any DDL on their base.
+        EXECUTE format('DROP VIEW IF EXISTS masked.%I %s', reg.view_name,
+                       CASE WHEN cascade THEN 'CASCADE' ELSE 'RESTRICT' END);
+    END LOOP;
 END $$;
 COMMENT ON FUNCTION privacy._masked_view_set_aside(oid, boolean) IS
     'Internal: drops a masked view (keeping its grants) before DDL its dependency would block.';
@@ -328,10 +380,11 @@ CREATE FUNCTION privacy._mask_rules_before_rename(tbl oid, old_name name, new_na
     LANGUAGE plpgsql
     SET search_path = pg_catalog, privacy, pg_temp AS $$
 BEGIN
+    -- A rename on a parent renames the inherited column of its partitions and children too.
     UPDATE privacy.mask_rules m SET pending_tree = privacy._mask_tree(m.tbl, m.mask)
-     WHERE m.tbl = _mask_rules_before_rename.tbl::regclass AND m.mask IS NOT NULL;
+     WHERE m.tbl::oid = ANY (privacy._with_inheritors(ARRAY[_mask_rules_before_rename.tbl])) AND m.mask IS NOT NULL;
     UPDATE privacy.mask_rules m SET col = new_name
-     WHERE m.tbl = _mask_rules_before_rename.tbl::regclass AND m.col = old_name;
+     WHERE m.tbl::oid = ANY (privacy._with_inheritors(ARRAY[_mask_rules_before_rename.tbl])) AND m.col = old_name;
 END $$;
 COMMENT ON FUNCTION privacy._mask_rules_before_rename(oid, name, name) IS
     'Internal: before a column rename, keeps the table''s masks as trees and moves the column''s '
@@ -347,7 +400,7 @@ BEGIN
     UPDATE privacy.mask_rules m SET mask = privacy._mask_tree_deparse(m.tbl, m.pending_tree), pending_tree = NULL
      WHERE m.pending_tree IS NOT NULL;
     FOR t IN SELECT DISTINCT x FROM (
-                 SELECT unnest(tables) AS x
+                 SELECT unnest(privacy._with_inheritors(tables)) AS x
                  UNION ALL SELECT v.tbl::oid FROM privacy.masked_views v WHERE v.set_aside) s
               WHERE EXISTS (SELECT 1 FROM privacy.masked_views v WHERE v.tbl = s.x::regclass)
                  OR EXISTS (SELECT 1 FROM privacy.mask_rules m WHERE m.tbl = s.x::regclass)
@@ -565,10 +618,11 @@ BEGIN
     IF col IS NOT NULL THEN
         PERFORM privacy._mask_target(tbl, col);
     END IF;
-    FOR c IN SELECT m.col FROM privacy.mask_rules m
-              WHERE m.tbl = unmask_column.tbl AND m.role IS NULL
-                AND (unmask_column.col IS NULL OR m.col = unmask_column.col)
-              ORDER BY m.col LOOP
+    -- The rules table is closed; its view is open to everyone.
+    FOR c IN SELECT m."column" FROM privacy.masking_rules m
+              WHERE m."table" = unmask_column.tbl AND m.role IS NULL
+                AND (unmask_column.col IS NULL OR m."column" = unmask_column.col)
+              ORDER BY m."column" LOOP
         PERFORM privacy._mask_rule_write(tbl, c, NULL, for_role, 0, current_user);
         n := n + 1;
     END LOOP;

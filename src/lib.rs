@@ -13,6 +13,7 @@ mod jobs;
 mod keys;
 mod masking;
 mod status;
+mod xact;
 
 ::pgrx::pg_module_magic!();
 

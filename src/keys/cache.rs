@@ -13,6 +13,7 @@ use crate::error::PrivacyError;
 use crate::gucs;
 use crate::keys::keyring::index_key_label;
 use crate::keys::root;
+use crate::xact;
 use pg_privacy_core::blind::BlindIndexKey;
 use pg_privacy_core::cipher::DataKey;
 use pg_privacy_core::mask::PseudonymKey;
@@ -110,6 +111,8 @@ thread_local! {
     static LAST_KEY: RefCell<Option<Rc<CachedKey>>> = const { RefCell::new(None) };
     /// The last permission answer: (key id, role, local transaction, allowed).
     static LAST_GRANT: Cell<Option<(u32, pg_sys::Oid, u32, bool)>> = const { Cell::new(None) };
+    /// Set when something was loaded under a transaction snapshot (see crate::xact).
+    static LOAD_SCOPE: Cell<Option<u32>> = const { Cell::new(None) };
 }
 
 #[pg_guard]
@@ -129,7 +132,11 @@ fn ensure_fresh() {
         CALLBACK_REGISTERED.with(|c| c.set(true));
         STALE.with(|s| s.set(true));
     }
+    if xact::expired(LOAD_SCOPE.with(|l| l.get())) {
+        STALE.with(|s| s.set(true));
+    }
     if STALE.with(|s| s.replace(false)) {
+        LOAD_SCOPE.with(|l| l.set(None));
         CACHE.with(|c| *c.borrow_mut() = Cache::default());
         LAST_KEY.with(|k| *k.borrow_mut() = None);
         LAST_GRANT.with(|g| g.set(None));
@@ -145,8 +152,14 @@ fn ensure_fresh() {
 }
 
 fn current_lxid() -> u32 {
-    // SAFETY: MyProc is set for every backend that runs SQL.
-    unsafe { (*pg_sys::MyProc).lxid }
+    xact::current_lxid()
+}
+
+/// Called before each SPI read of the keyring that fills the cache.
+fn note_load() {
+    if let Some(scope) = xact::scope_of_load() {
+        LOAD_SCOPE.with(|l| l.set(Some(scope)));
+    }
 }
 
 /// Looks a data key up by its keyring id, unwrapping it on first use.
@@ -200,6 +213,7 @@ pub fn active(name: &str) -> Result<Rc<CachedKey>, PrivacyError> {
 }
 
 fn lookup_id(query: &str, name: &str) -> Result<u32, PrivacyError> {
+    note_load();
     let row = elevated::run(|| Spi::get_two_with_args::<i32, i64>(query, &[name.into()]));
     match row {
         Ok((Some(id), _)) => Ok(id as u32),
@@ -224,6 +238,7 @@ fn load(id: u32) -> Result<CachedKey, PrivacyError> {
         Option<Vec<u8>>,
         Option<String>,
     );
+    note_load();
     let row: Result<Row, _> = elevated::run(|| {
         Spi::connect(|client| {
             let table = client.select(

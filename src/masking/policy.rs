@@ -14,6 +14,7 @@
 
 use crate::elevated;
 use crate::error::{OrRaise, PrivacyError};
+use crate::xact;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::{Cell, RefCell};
@@ -414,6 +415,8 @@ thread_local! {
     static STALE: Cell<bool> = const { Cell::new(true) };
     static REGISTERED: Cell<bool> = const { Cell::new(false) };
     static WATCHED: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    /// Set when loaded under a transaction snapshot (see crate::xact).
+    static LOAD_SCOPE: Cell<Option<u32>> = const { Cell::new(None) };
 }
 
 #[pg_guard]
@@ -431,11 +434,15 @@ fn rules() -> Rc<Rules> {
         };
         REGISTERED.with(|r| r.set(true));
     }
+    if xact::expired(LOAD_SCOPE.with(|l| l.get())) {
+        STALE.with(|s| s.set(true));
+    }
     if !STALE.with(|s| s.replace(false)) {
         if let Some(r) = RULES.with(|r| r.borrow().clone()) {
             return r;
         }
     }
+    LOAD_SCOPE.with(|l| l.set(xact::scope_of_load()));
     let loaded = elevated::run(|| {
         Spi::connect(|client| {
             let oid = client

@@ -4,6 +4,7 @@
 
 use crate::elevated;
 use crate::error::{OrRaise, PrivacyError};
+use crate::xact;
 use pg_privacy_core::redact::{validate_pattern, CustomPattern, Detector};
 use pgrx::prelude::*;
 use std::cell::{Cell, RefCell};
@@ -20,6 +21,8 @@ thread_local! {
     static STALE: Cell<bool> = const { Cell::new(true) };
     static REGISTERED: Cell<bool> = const { Cell::new(false) };
     static WATCHED: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    /// Set when loaded under a transaction snapshot (see crate::xact).
+    static LOAD_SCOPE: Cell<Option<u32>> = const { Cell::new(None) };
 }
 
 #[pg_guard]
@@ -37,11 +40,15 @@ fn detector() -> Compiled {
         };
         REGISTERED.with(|r| r.set(true));
     }
+    if xact::expired(LOAD_SCOPE.with(|l| l.get())) {
+        STALE.with(|s| s.set(true));
+    }
     if !STALE.with(|s| s.replace(false)) {
         if let Some(d) = DETECTOR.with(|d| d.borrow().clone()) {
             return d;
         }
     }
+    LOAD_SCOPE.with(|l| l.set(xact::scope_of_load()));
     let loaded = elevated::run(|| {
         Spi::connect(|client| {
             let oid = client

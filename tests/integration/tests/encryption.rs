@@ -142,6 +142,34 @@ fn destroying_a_key_reaches_a_session_that_has_it_cached() {
 }
 
 #[test]
+fn a_revocation_seen_inside_a_repeatable_read_transaction_holds_after_it() {
+    // A REPEATABLE READ transaction reloads the keyring under its old snapshot (the key still
+    // active): right for that transaction, but the cache must not keep it afterwards.
+    let cluster = cluster_with_key("rrkeys", &format!("it-root {}", random_key_hex()), &[]);
+    let mut admin = cluster.with_extension();
+    setup_desk(&mut admin);
+    let mut sam = cluster.connect("sam");
+    sam.query_one(DECRYPT_ONE, &[]).unwrap();
+    sam.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1;")
+        .unwrap();
+    let mut keeper = cluster.connect("keeper");
+    keeper
+        .batch_execute("SELECT privacy.revoke_key('customer_pii')")
+        .unwrap();
+    let inside: String = sam.query_one(DECRYPT_ONE, &[]).unwrap().get(0);
+    assert_eq!(
+        inside, "4111 1111 1111 0007",
+        "the snapshot predates the revocation"
+    );
+    sam.batch_execute("COMMIT").unwrap();
+    assert_eq!(
+        sqlstate(&sam.query_one(DECRYPT_ONE, &[]).unwrap_err()),
+        "55000",
+        "the revocation applies from the next transaction"
+    );
+}
+
+#[test]
 fn every_flipped_byte_and_every_truncation_is_a_clean_error() {
     let cluster = cluster_with_key("tamper", &format!("it-root {}", random_key_hex()), &[]);
     let mut c = cluster.with_extension();
