@@ -93,8 +93,12 @@ $$;
 -- It returns the number of rows processed, which becomes `rows` (the per-row divisor); pass
 -- nrows when the query returns something else (e.g. sum(length(f(col)))) or when f may return
 -- NULL. `baseline` names the label whose per-row time bench.measurements subtracts.
+--
+-- run_as: a role to run the query as (warm-up and timed runs), as after SET ROLE; the result is
+-- recorded with the caller's rights, so the role needs no access to schema bench.
 CREATE FUNCTION bench.measure(case_name text, label text, query text, reps int DEFAULT NULL,
-                              baseline text DEFAULT NULL, nrows bigint DEFAULT NULL)
+                              baseline text DEFAULT NULL, nrows bigint DEFAULT NULL,
+                              run_as name DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   n   int := coalesce(reps, nullif(current_setting('bench.reps', true), '')::int, 3);
@@ -103,9 +107,13 @@ DECLARE
   ts  float8[] := '{}';
   med float8;
   r   bigint;
+  caller_role text := current_setting('role');
 BEGIN
   IF n < 1 THEN
     RAISE EXCEPTION 'bench.measure(%): reps must be at least 1', label;
+  END IF;
+  IF run_as IS NOT NULL THEN
+    PERFORM set_config('role', run_as, true);         -- until the end of this transaction
   END IF;
   EXECUTE query INTO v;                               -- warm-up, untimed
   r := coalesce(nrows, v::bigint);
@@ -118,8 +126,13 @@ BEGIN
     EXECUTE query INTO v;
     ts := ts || (extract(epoch FROM clock_timestamp() - t0) * 1000)::float8;
   END LOOP;
+  IF run_as IS NOT NULL THEN
+    PERFORM set_config('role', caller_role, true);
+  END IF;
   SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) INTO med FROM unnest(ts) x;
-  RETURN bench.record_result(case_name, label, med, r, n, baseline, ts, query);
+  RETURN bench.record_result(case_name, label, med, r, n, baseline, ts,
+                             CASE WHEN run_as IS NULL THEN query
+                                  ELSE format('/* as %s */ %s', run_as, query) END);
 END
 $$;
 

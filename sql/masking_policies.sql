@@ -94,7 +94,15 @@ REVOKE ALL ON FUNCTION privacy._mask_tree(oid, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION privacy._mask_tree_deparse(oid, text) FROM PUBLIC;
 COMMENT ON FUNCTION privacy._mask_choice(oid, text) IS
     'Internal: which branch of a masked column the current role gets (0 unmasked, else the rule '
-    'id, -1 none); the masked views call it once per query.';
+    'id, -1 none). The planner folds it into a constant (privacy._mask_choice_support).';
+-- The planner decides the branch: the call becomes a constant and the view's CASE reduces to the
+-- reader's own branch; the plan is marked as depending on the role (see src/masking/policy.rs).
+CREATE FUNCTION privacy._mask_choice_support(internal) RETURNS internal
+    LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'privacy_mask_choice_support';
+COMMENT ON FUNCTION privacy._mask_choice_support(internal) IS
+    'Internal: planner support of _mask_choice, folds the current role''s branch into the plan.';
+REVOKE ALL ON FUNCTION privacy._mask_choice_support(internal) FROM PUBLIC;
+ALTER FUNCTION privacy._mask_choice(oid, text) SUPPORT privacy._mask_choice_support;
 COMMENT ON FUNCTION privacy._admin_event(text, text, text) IS
     'Internal: records an administrative event (masking rule, retention) for the audit.';
 REVOKE ALL ON FUNCTION privacy._admin_event(text, text, text) FROM PUBLIC;
@@ -162,8 +170,9 @@ REVOKE ALL ON FUNCTION privacy._mask_check(regclass, name, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy._mask_check(regclass, name, text) TO privacy_admin;
 
 -- The SELECT of a masked view: every column of the table in order; a column with rules becomes
--- CASE (the current role's branch, decided once per query) WHEN 0 THEN the column WHEN <rule
--- id> THEN <its mask> ... ELSE NULL. Masks enter as PostgreSQL's deparse of the checked tree.
+-- CASE <the current role's branch> WHEN 0 THEN the column WHEN <rule id> THEN <its mask> ...
+-- ELSE NULL, where the branch is folded into a constant by the planner. Masks enter as
+-- PostgreSQL's deparse of the checked tree.
 CREATE FUNCTION privacy._masked_view_sql(tbl regclass) RETURNS text
     LANGUAGE plpgsql
     SET search_path = pg_catalog, privacy, pg_temp AS $$
@@ -199,7 +208,7 @@ BEGIN
             branches := branches || format(' WHEN %s THEN %s', r.id, expr);
         END LOOP;
         cols := cols || format(
-            'CASE (SELECT privacy._mask_choice(%L::regclass::oid, %L)) WHEN 0 THEN %s%s ELSE NULL::%s END AS %I',
+            'CASE privacy._mask_choice(%L::regclass::oid, %L) WHEN 0 THEN %s%s ELSE NULL::%s END AS %I',
             tbl::text, a.attname,
             CASE WHEN t.encrypted THEN format('privacy.try_decrypt(%I)', a.attname) ELSE format('%I', a.attname) END,
             branches, format_type(t.show_type, t.typmod), a.attname);

@@ -3,9 +3,10 @@
 //! - [`mask_expression`] checks a mask with PostgreSQL's own parser and returns it deparsed by
 //!   PostgreSQL, so the view DDL is built from a parsed, checked expression and never from the
 //!   user's text.
-//! - [`mask_choice`] decides, once per query (the view calls it in an InitPlan), which branch of
-//!   a column's CASE the current role gets: 0 for unmasked, else the id of the rule that applies.
-//!   Rules are cached per backend and reloaded after a change to `privacy.mask_rules` (the same
+//! - [`mask_choice`] decides which branch of a column's CASE the current role gets: 0 for
+//!   unmasked, else the id of the rule that applies. Its planner support function folds it into
+//!   a constant when the query is planned, so the CASE reduces to the reader's branch. Rules are
+//!   cached per backend and reloaded after a change to `privacy.mask_rules` (the same
 //!   relcache-invalidation scheme as the keyring).
 //! - [`masked_ddl_start`] is the `ddl_command_start` event trigger: before `DROP TABLE`,
 //!   `ALTER TABLE … DROP COLUMN` or `… ALTER COLUMN … TYPE` on a table with a masked view, it
@@ -537,6 +538,116 @@ fn mask_choice(tbl: pg_sys::Oid, col: &str) -> i64 {
         Some(list) => choose(list, elevated::caller()),
         None => -1,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planner support: the branch is decided when the query is planned.
+//
+// `_mask_choice(<const>, <const>)` is folded into a constant by the planner (SupportRequestSimplify),
+// and PostgreSQL then reduces `CASE <const> WHEN ...` to the one branch that applies: a reader
+// pays for its own mask and nothing else, per row and per query. The plan is marked as
+// depending on the current role (as row-level security does), so the plan cache replans when
+// another role runs it; a change of role membership or of a role itself resets the plan cache
+// (syscache callbacks below); a rule change rebuilds the view, which invalidates plans that
+// read it. Where no planner is involved the function simply runs, with the same answer.
+
+thread_local! {
+    static ROLE_CALLBACKS: Cell<bool> = const { Cell::new(false) };
+}
+
+#[pg_guard]
+extern "C-unwind" fn roles_changed(_arg: pg_sys::Datum, _cacheid: i32, _hash: u32) {
+    // SAFETY: marks every cached plan invalid, as PostgreSQL's own callbacks for namespaces and
+    // functions do; no catalog access.
+    unsafe { pg_sys::ResetPlanCache() };
+}
+
+fn register_role_callbacks() {
+    if ROLE_CALLBACKS.with(|c| c.replace(true)) {
+        return;
+    }
+    // SAFETY: registering syscache callbacks for the life of the backend.
+    unsafe {
+        pg_sys::CacheRegisterSyscacheCallback(
+            pg_sys::SysCacheIdentifier::AUTHMEMROLEMEM as i32,
+            Some(roles_changed),
+            pg_sys::Datum::from(0),
+        );
+        pg_sys::CacheRegisterSyscacheCallback(
+            pg_sys::SysCacheIdentifier::AUTHOID as i32,
+            Some(roles_changed),
+            pg_sys::Datum::from(0),
+        );
+    }
+}
+
+/// The constant arguments of a `_mask_choice` call, if both are non-NULL constants.
+unsafe fn constant_arguments(call: *mut pg_sys::FuncExpr) -> Option<(pg_sys::Oid, String)> {
+    let args = pgrx::PgList::<pg_sys::Node>::from_pg((*call).args);
+    if args.len() != 2 {
+        return None;
+    }
+    let (a, b) = (args.get_ptr(0)?, args.get_ptr(1)?);
+    if (*a).type_ != pg_sys::NodeTag::T_Const || (*b).type_ != pg_sys::NodeTag::T_Const {
+        return None;
+    }
+    let (a, b) = (a as *mut pg_sys::Const, b as *mut pg_sys::Const);
+    if (*a).constisnull || (*b).constisnull || (*a).consttype != pg_sys::OIDOID {
+        return None;
+    }
+    let tbl = pg_sys::Oid::from_u32((*a).constvalue.value() as u32);
+    let col = pg_sys::text_to_cstring((*b).constvalue.cast_mut_ptr::<pg_sys::text>());
+    Some((tbl, CStr::from_ptr(col).to_string_lossy().into_owned()))
+}
+
+/// The planner support function of `_mask_choice` (LANGUAGE c in sql/masking_policies.sql).
+///
+/// # Safety
+/// Called by the planner with a SupportRequest node as its only argument.
+#[pg_guard]
+#[no_mangle]
+pub unsafe extern "C-unwind" fn privacy_mask_choice_support(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    let none = pg_sys::Datum::from(0);
+    let req = pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, 0).cast_mut_ptr::<pg_sys::Node>();
+    if req.is_null() || (*req).type_ != pg_sys::NodeTag::T_SupportRequestSimplify {
+        return none;
+    }
+    let simplify = req as *mut pg_sys::SupportRequestSimplify;
+    let root = (*simplify).root;
+    // Only inside the planner, whose plan can be marked as depending on the role.
+    if root.is_null() || (*root).glob.is_null() {
+        return none;
+    }
+    let Some((tbl, col)) = constant_arguments((*simplify).fcall) else {
+        return none;
+    };
+    register_role_callbacks();
+    let choice = {
+        let rules = rules();
+        match rules.get(&(tbl, col)) {
+            Some(list) => choose(list, elevated::caller()),
+            None => -1,
+        }
+    };
+    (*(*root).glob).dependsOnRole = true;
+    let folded = pg_sys::makeConst(
+        pg_sys::INT8OID,
+        -1,
+        pg_sys::InvalidOid,
+        8,
+        pg_sys::Datum::from(choice),
+        false,
+        true,
+    );
+    pg_sys::Datum::from(folded as *mut core::ffi::c_void)
+}
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_privacy_mask_choice_support() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
 }
 
 // ---------------------------------------------------------------------------------------------

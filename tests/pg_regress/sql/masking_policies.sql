@@ -55,6 +55,21 @@ set role regress_lead;
 select id, email, card from masked.customers order by id;
 reset role;
 
+-- The planner folds the reader's branch in: each plan holds that reader's masks and nothing else,
+-- and a prepared statement is planned again when another role runs it.
+set role regress_agents;
+explain (verbose, costs off) select email, card from masked.customers where id = 1;
+prepare lookup(int) as select email from masked.customers where id = $1;
+set plan_cache_mode = force_generic_plan;
+execute lookup(1);
+reset role;
+set role regress_supervisors;
+explain (verbose, costs off) execute lookup(1);
+execute lookup(1);
+reset role;
+deallocate lookup;
+reset plan_cache_mode;
+
 -- Unmasked columns are updatable through the view; masked ones are not.
 set role regress_agents;
 update masked.customers set note = 'called back' where id = 1 returning id, email, note;
