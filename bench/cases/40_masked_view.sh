@@ -55,6 +55,15 @@ SELECT privacy.mask_column('bench_desk', 'card', 'privacy.mask_card(card)');
 SELECT privacy.unmask_column('bench_desk', NULL, 'bench_unmasked');
 \o
 GRANT SELECT ON masked.bench_desk TO bench_masked, bench_unmasked;
+-- References for what any view costs in PostgreSQL, in the same run: the same masks in a
+-- hand-written security-barrier view, and SELECT * views with and without a security barrier.
+CREATE VIEW public.bench_desk_handmade WITH (security_barrier) AS
+  SELECT id, privacy.mask_email(email) AS email, phone, privacy.mask_card(card) AS card, name, note
+    FROM bench_desk;
+CREATE VIEW public.bench_desk_plain AS SELECT * FROM bench_desk;
+CREATE VIEW public.bench_desk_barrier WITH (security_barrier) AS SELECT * FROM bench_desk;
+GRANT SELECT ON bench_desk_handmade TO bench_masked;
+GRANT SELECT ON bench_desk_plain, bench_desk_barrier TO bench_unmasked;
 
 -- Sanity: on the first 1,000 rows, the masked role sees exactly the masks, the unmasked role and
 -- the table role exactly the table.
@@ -135,13 +144,23 @@ SELECT bench.measure(:'case', 'masked_view.scan.masked',
 SELECT bench.measure(:'case', 'direct.mask_email+mask_card',
   $q$SELECT sum(length(privacy.mask_email(email))) + sum(length(privacy.mask_card(card))) FROM bench_desk$q$,
   :reps, nrows => :rows, run_as => 'bench_table');
+SELECT bench.measure(:'case', 'plain_view.scan',
+  $q$SELECT sum(length(email)) + sum(length(card)) FROM bench_desk_plain$q$,
+  :reps, nrows => :rows, run_as => 'bench_unmasked');
+SELECT bench.measure(:'case', 'barrier_view.scan',
+  $q$SELECT sum(length(email)) + sum(length(card)) FROM bench_desk_barrier$q$,
+  :reps, nrows => :rows, run_as => 'bench_unmasked');
 
 -- Whole per-row times (no baselines), as BENCHMARKS.md states these targets.
 INSERT INTO bench.ratio_targets (case_name, label, peer_label, target, note) VALUES
   (:'case', 'masked_view.scan.unmasked', 'table.scan(email,card)', '<= 1.1',
    'full scan through masked.bench_desk as an unmasked role vs the table'),
   (:'case', 'masked_view.scan.masked', 'direct.mask_email+mask_card', '<= 1.2',
-   'full scan through masked.bench_desk as a masked role vs mask_email/mask_card called on the table');
+   'full scan through masked.bench_desk as a masked role vs mask_email/mask_card called on the table'),
+  (:'case', 'masked_view.scan.unmasked', 'barrier_view.scan', NULL,
+   'for reference: vs a hand-written SELECT * view WITH (security_barrier), i.e. what the barrier itself costs'),
+  (:'case', 'plain_view.scan', 'table.scan(email,card)', NULL,
+   'for reference: a SELECT * view without a barrier vs the table');
 SQL
 
 # ---------------------------------------------------------------------------------------------
@@ -151,9 +170,12 @@ printf '\\set id random(1, %s)\nSELECT * FROM bench_desk WHERE id = :id;\n' "$RO
   >"$BENCH_DIR/$BENCH_CASE.table.pgbench"
 printf '\\set id random(1, %s)\nSELECT * FROM masked.bench_desk WHERE id = :id;\n' "$ROWS" \
   >"$BENCH_DIR/$BENCH_CASE.view.pgbench"
+printf '\\set id random(1, %s)\nSELECT * FROM bench_desk_handmade WHERE id = :id;\n' "$ROWS" \
+  >"$BENCH_DIR/$BENCH_CASE.handmade.pgbench"
 
-declare -A ROLE=([table]=bench_table [view]=bench_masked)
-declare -A LABEL=([table]=table.point_lookup [view]=masked_view.point_lookup)
+declare -A ROLE=([table]=bench_table [view]=bench_masked [handmade]=bench_masked)
+declare -A LABEL=([table]=table.point_lookup [view]=masked_view.point_lookup
+                  [handmade]=handmade_view.point_lookup)
 
 # pgbench_tps SIDE MODE SECONDS: runs one pgbench and prints its TPS.
 pgbench_tps() {
@@ -173,13 +195,14 @@ for mode in prepared simple; do
   if [ "$PGBENCH_WARMUP" -gt 0 ]; then
     pgbench_tps table "$mode" "$PGBENCH_WARMUP" >/dev/null
     pgbench_tps view "$mode" "$PGBENCH_WARMUP" >/dev/null
+    pgbench_tps handmade "$mode" "$PGBENCH_WARMUP" >/dev/null
   fi
-  declare -A runs=([table]="" [view]="") med=()
+  declare -A runs=([table]="" [view]="" [handmade]="") med=()
   for ((i = 1; i <= REPS; i++)); do
-    if ((i % 2)); then order=(table view); else order=(view table); fi
+    if ((i % 2)); then order=(table view handmade); else order=(handmade view table); fi
     for side in "${order[@]}"; do runs[$side]+=" $(pgbench_tps "$side" "$mode" "$PGBENCH_SECONDS")"; done
   done
-  for side in table view; do
+  for side in table view handmade; do
     # shellcheck disable=SC2086
     med[$side]=$(median ${runs[$side]})
     # Recorded as ms per transaction (over 2 clients): 1000 / TPS.
@@ -190,12 +213,15 @@ for mode in prepared simple; do
       "$times" "pgbench -M $mode -c 2 -j 2 -T $PGBENCH_SECONDS -U ${ROLE[$side]}: $(tr '\n' ' ' <"$BENCH_DIR/$BENCH_CASE.$side.pgbench")" \
       | sed "s/\$/  TPS: median $(printf '%.0f' "${med[$side]}"), runs$(printf ' %.0f' ${runs[$side]})/"
   done
-  bench_psql -v case="$BENCH_CASE" -v mode="$mode" -v tv="${med[view]}" -v tt="${med[table]}" \
+  bench_psql -v case="$BENCH_CASE" -v mode="$mode" -v tv="${med[view]}" -v tt="${med[table]}" -v th="${med[handmade]}" \
     -v s="$PGBENCH_SECONDS" <<'SQL'
 INSERT INTO bench.ratio_targets (case_name, label, peer_label, target, note) VALUES
   (:'case', 'masked_view.point_lookup.' || :'mode', 'table.point_lookup.' || :'mode', '>= 0.90',
    format('point lookups, pgbench -M %s, 2 clients, %s s runs: median TPS %s (view as bench_masked) vs %s (table); the ratio is TPS(view) / TPS(table)',
-          :'mode', :'s', round(:'tv'::numeric), round(:'tt'::numeric)));
+          :'mode', :'s', round(:'tv'::numeric), round(:'tt'::numeric))),
+  (:'case', 'masked_view.point_lookup.' || :'mode', 'handmade_view.point_lookup.' || :'mode', NULL,
+   format('for reference: vs the same masks in a hand-written security-barrier view (median TPS %s), pgbench -M %s',
+          round(:'th'::numeric), :'mode'));
 SQL
   unset runs med
 done
