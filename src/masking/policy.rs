@@ -18,7 +18,7 @@ use crate::error::{OrRaise, PrivacyError};
 use crate::xact;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::rc::Rc;
@@ -179,6 +179,19 @@ unsafe extern "C-unwind" fn walker(node: *mut pg_sys::Node, ctx: *mut core::ffi:
     pg_sys::expression_tree_walker(node, Some(walker), ctx)
 }
 
+/// Walks an analysed mask and refuses what a mask may not contain (see [`walker`]).
+unsafe fn check_tree(expr: *mut pg_sys::Node) -> Result<(), PrivacyError> {
+    let mut check = Check {
+        privacy: privacy_namespace(),
+        problem: None,
+    };
+    walker(expr, &mut check as *mut Check as *mut core::ffi::c_void);
+    match check.problem {
+        Some(p) => Err(invalid(p)),
+        None => Ok(()),
+    }
+}
+
 /// The single expression of `SELECT <mask>`, or why the text is not one.
 unsafe fn single_expression(mask: &str) -> Result<(*mut pg_sys::Node, CString), PrivacyError> {
     let sql = CString::new(format!("SELECT {mask}"))
@@ -279,14 +292,7 @@ unsafe fn analyze(tbl: pg_sys::Oid, mask: &str) -> Result<Analyzed, PrivacyError
     if (*pstate).p_hasSubLinks {
         return Err(invalid("a mask cannot contain a subquery"));
     }
-    let mut check = Check {
-        privacy: privacy_namespace(),
-        problem: None,
-    };
-    walker(expr, &mut check as *mut Check as *mut core::ffi::c_void);
-    if let Some(p) = check.problem {
-        return Err(invalid(p));
-    }
+    check_tree(expr)?;
     Ok(Analyzed {
         expr,
         pstate,
@@ -350,14 +356,7 @@ unsafe fn mask_expression_inner(
         }
         expr = coerced;
         // The cast itself may call a function (text to a type's input function, say).
-        let mut check = Check {
-            privacy: privacy_namespace(),
-            problem: None,
-        };
-        walker(expr, &mut check as *mut Check as *mut core::ffi::c_void);
-        if let Some(p) = check.problem {
-            return Err(invalid(p));
-        }
+        check_tree(expr)?;
     }
     pg_sys::assign_expr_collations(a.pstate, expr);
     let out = deparse(tbl, expr);
@@ -412,38 +411,14 @@ struct Rule {
 type Rules = HashMap<(pg_sys::Oid, String), Vec<Rule>>;
 
 thread_local! {
-    static RULES: RefCell<Option<Rc<Rules>>> = const { RefCell::new(None) };
-    static STALE: Cell<bool> = const { Cell::new(true) };
-    static REGISTERED: Cell<bool> = const { Cell::new(false) };
-    static WATCHED: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
-    /// Set when loaded under a transaction snapshot (see crate::xact).
-    static LOAD_SCOPE: Cell<Option<u32>> = const { Cell::new(None) };
-}
-
-#[pg_guard]
-extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    if relid == pg_sys::InvalidOid || relid == WATCHED.with(|w| w.get()) {
-        STALE.with(|s| s.set(true));
-    }
+    static RULES: xact::TableCache<Rc<Rules>> = const { xact::TableCache::new() };
 }
 
 fn rules() -> Rc<Rules> {
-    if !REGISTERED.with(|r| r.get()) {
-        // SAFETY: registering a callback for the life of the backend.
-        unsafe {
-            pg_sys::CacheRegisterRelcacheCallback(Some(relcache_changed), pg_sys::Datum::from(0))
-        };
-        REGISTERED.with(|r| r.set(true));
-    }
-    if xact::expired(LOAD_SCOPE.with(|l| l.get())) {
-        STALE.with(|s| s.set(true));
-    }
-    if !STALE.with(|s| s.replace(false)) {
-        if let Some(r) = RULES.with(|r| r.borrow().clone()) {
-            return r;
-        }
-    }
-    LOAD_SCOPE.with(|l| l.set(xact::scope_of_load()));
+    RULES.with(|cache| cache.get(load_rules))
+}
+
+fn load_rules() -> (pg_sys::Oid, Rc<Rules>) {
     let loaded = elevated::run(|| {
         Spi::connect(|client| {
             let oid = client
@@ -475,10 +450,7 @@ fn rules() -> Rc<Rules> {
     .map_err(|e| PrivacyError::Internal { what: format!("could not read privacy.mask_rules: {e}") })
     .or_raise();
     let (oid, map) = loaded;
-    WATCHED.with(|w| w.set(oid.unwrap_or(pg_sys::InvalidOid)));
-    let map = Rc::new(map);
-    RULES.with(|r| *r.borrow_mut() = Some(map.clone()));
-    map
+    (oid.unwrap_or(pg_sys::InvalidOid), Rc::new(map))
 }
 
 /// Whether `user` belongs to `role` for masking: by inheriting membership, as for row-level

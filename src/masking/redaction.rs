@@ -7,7 +7,6 @@ use crate::error::{OrRaise, PrivacyError};
 use crate::xact;
 use pg_privacy_core::redact::{validate_pattern, CustomPattern, Detector};
 use pgrx::prelude::*;
-use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// The built-in categories, in the order the docs list them.
@@ -17,38 +16,14 @@ pub const BUILTIN: [&str; 6] = ["email", "phone", "card", "my_number", "postal_c
 type Compiled = (Rc<Detector>, Rc<Vec<String>>);
 
 thread_local! {
-    static DETECTOR: RefCell<Option<Compiled>> = const { RefCell::new(None) };
-    static STALE: Cell<bool> = const { Cell::new(true) };
-    static REGISTERED: Cell<bool> = const { Cell::new(false) };
-    static WATCHED: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
-    /// Set when loaded under a transaction snapshot (see crate::xact).
-    static LOAD_SCOPE: Cell<Option<u32>> = const { Cell::new(None) };
-}
-
-#[pg_guard]
-extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    if relid == pg_sys::InvalidOid || relid == WATCHED.with(|w| w.get()) {
-        STALE.with(|s| s.set(true));
-    }
+    static DETECTOR: xact::TableCache<Compiled> = const { xact::TableCache::new() };
 }
 
 fn detector() -> Compiled {
-    if !REGISTERED.with(|r| r.get()) {
-        // SAFETY: registering a callback for the life of the backend.
-        unsafe {
-            pg_sys::CacheRegisterRelcacheCallback(Some(relcache_changed), pg_sys::Datum::from(0))
-        };
-        REGISTERED.with(|r| r.set(true));
-    }
-    if xact::expired(LOAD_SCOPE.with(|l| l.get())) {
-        STALE.with(|s| s.set(true));
-    }
-    if !STALE.with(|s| s.replace(false)) {
-        if let Some(d) = DETECTOR.with(|d| d.borrow().clone()) {
-            return d;
-        }
-    }
-    LOAD_SCOPE.with(|l| l.set(xact::scope_of_load()));
+    DETECTOR.with(|cache| cache.get(load_detector))
+}
+
+fn load_detector() -> (pg_sys::Oid, Compiled) {
     let loaded = elevated::run(|| {
         Spi::connect(|client| {
             let oid = client
@@ -74,7 +49,6 @@ fn detector() -> Compiled {
     .map_err(|e| PrivacyError::Internal { what: format!("could not read privacy.redaction_patterns: {e}") })
     .or_raise();
     let (oid, patterns) = loaded;
-    WATCHED.with(|w| w.set(oid.unwrap_or(pg_sys::InvalidOid)));
     let mut categories: Vec<String> = patterns.iter().map(|p| p.category.clone()).collect();
     categories.sort();
     categories.dedup();
@@ -83,9 +57,10 @@ fn detector() -> Compiled {
             PrivacyError::InvalidParameter(format!("a redaction pattern does not compile: {e}"))
         })
         .or_raise();
-    let entry = (Rc::new(detector), Rc::new(categories));
-    DETECTOR.with(|d| *d.borrow_mut() = Some(entry.clone()));
-    entry
+    (
+        oid.unwrap_or(pg_sys::InvalidOid),
+        (Rc::new(detector), Rc::new(categories)),
+    )
 }
 
 /// Checks a category filter: every name must be built in or come from an enabled pattern.
