@@ -12,6 +12,12 @@ const BOOTSTRAP_SUPERUSER: pg_sys::Oid = pg_sys::Oid::from_u32(10);
 
 /// Runs `f` as the bootstrap superuser with a pinned search_path.
 pub fn run<T>(f: impl FnOnce() -> T) -> T {
+    run_as(BOOTSTRAP_SUPERUSER, f)
+}
+
+/// Runs `f` as `role`, with the same pinned search_path, in a security-restricted operation
+/// (no SET ROLE, no temporary objects), as PostgreSQL runs maintenance as a table's owner.
+pub fn run_as<T>(role: pg_sys::Oid, f: impl FnOnce() -> T) -> T {
     // SAFETY: the same sequence fmgr uses for SECURITY DEFINER functions with proconfig; all
     // calls happen in a backend inside a transaction.
     unsafe {
@@ -30,7 +36,7 @@ pub fn run<T>(f: impl FnOnce() -> T) -> T {
             false,
         );
         pg_sys::SetUserIdAndSecContext(
-            BOOTSTRAP_SUPERUSER,
+            role,
             saved_context
                 | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
                 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,

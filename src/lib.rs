@@ -12,6 +12,7 @@ mod gucs;
 mod jobs;
 mod keys;
 mod masking;
+mod retention;
 mod status;
 mod xact;
 
@@ -51,6 +52,11 @@ extension_sql_file!(
         masking::policy::mask_choice,
         keys::events::admin_event
     ]
+);
+extension_sql_file!(
+    "../sql/retention.sql",
+    name = "retention",
+    requires = ["masking_policies", retention::exec_as_owner]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
