@@ -98,21 +98,21 @@ unsafe extern "C-unwind" fn function_checker(
             CStr::from_ptr(nsp_ptr).to_string_lossy().into_owned()
         };
         Some(format!(
-            "function {nsp}.{name} is not allowed in a mask: only functions of the privacy and pg_catalog schemas are"
+            "function {nsp}.{name} is not allowed: only functions of the privacy and pg_catalog schemas are"
         ))
     } else if ns == check.privacy && name.starts_with('_') {
         Some(format!(
-            "internal function privacy.{name} is not allowed in a mask"
+            "internal function privacy.{name} is not allowed"
         ))
     } else if ns == PG_CATALOG_NAMESPACE && SQL_RUNNING_FUNCTIONS.contains(&name.as_str()) {
         Some(format!(
-            "function {name} runs SQL text and is not allowed in a mask"
+            "function {name} runs SQL text and is not allowed"
         ))
     } else if pg_sys::func_volatile(funcid) == pg_sys::PROVOLATILE_VOLATILE as core::ffi::c_char
         && !(ns == check.privacy && name == "noise")
     {
         Some(format!(
-            "function {name} is volatile and not allowed in a mask (privacy.noise is the one exception)"
+            "function {name} is volatile and not allowed (privacy.noise is the one exception)"
         ))
     } else {
         None
@@ -136,23 +136,23 @@ unsafe extern "C-unwind" fn walker(node: *mut pg_sys::Node, ctx: *mut core::ffi:
             let var = node as *mut pg_sys::Var;
             if (*var).varattno <= 0 || (*var).varlevelsup != 0 {
                 Some(
-                    "system columns and whole-row references are not allowed in a mask".to_string(),
+                    "system columns and whole-row references are not allowed".to_string(),
                 )
             } else {
                 None
             }
         }
         pg_sys::NodeTag::T_SubLink | pg_sys::NodeTag::T_SubPlan => {
-            Some("a mask cannot contain a subquery".to_string())
+            Some("subqueries are not allowed".to_string())
         }
         pg_sys::NodeTag::T_Aggref
         | pg_sys::NodeTag::T_WindowFunc
         | pg_sys::NodeTag::T_GroupingFunc => {
-            Some("a mask cannot contain an aggregate or window function".to_string())
+            Some("aggregate and window functions are not allowed".to_string())
         }
-        pg_sys::NodeTag::T_Param => Some("a mask cannot contain parameters".to_string()),
+        pg_sys::NodeTag::T_Param => Some("parameters are not allowed".to_string()),
         pg_sys::NodeTag::T_CoerceToDomain => {
-            Some("casts to domains are not allowed in a mask".to_string())
+            Some("casts to domains are not allowed".to_string())
         }
         pg_sys::NodeTag::T_List => None,
         _ => None,
@@ -168,7 +168,7 @@ unsafe extern "C-unwind" fn walker(node: *mut pg_sys::Node, ctx: *mut core::ffi:
                 .to_string_lossy()
                 .into_owned();
             check.problem = Some(format!(
-                "type {tname} is not allowed in a mask: only types of the privacy and pg_catalog schemas are"
+                "type {tname} is not allowed: only types of the privacy and pg_catalog schemas are"
             ));
             return true;
         }
@@ -195,16 +195,16 @@ unsafe fn check_tree(expr: *mut pg_sys::Node) -> Result<(), PrivacyError> {
 /// The single expression of `SELECT <mask>`, or why the text is not one.
 unsafe fn single_expression(mask: &str) -> Result<(*mut pg_sys::Node, CString), PrivacyError> {
     let sql = CString::new(format!("SELECT {mask}"))
-        .map_err(|_| invalid("a mask cannot contain a NUL character"))?;
+        .map_err(|_| invalid("the expression cannot contain a NUL character"))?;
     let stmts = pg_sys::raw_parser(sql.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT);
     let stmts = pgrx::PgList::<pg_sys::RawStmt>::from_pg(stmts);
     if stmts.len() != 1 {
-        return Err(invalid("a mask must be a single SQL expression"));
+        return Err(invalid("it must be a single SQL expression"));
     }
     let raw = stmts.get_ptr(0).expect("one statement");
     let node = (*raw).stmt;
     if (*node).type_ != pg_sys::NodeTag::T_SelectStmt {
-        return Err(invalid("a mask must be a single SQL expression"));
+        return Err(invalid("it must be a single SQL expression"));
     }
     let sel = node as *mut pg_sys::SelectStmt;
     let s = &*sel;
@@ -224,12 +224,12 @@ unsafe fn single_expression(mask: &str) -> Result<(*mut pg_sys::Node, CString), 
         || !s.withClause.is_null()
         || s.op != pg_sys::SetOperation::SETOP_NONE;
     if extra || targets.len() != 1 {
-        return Err(invalid("a mask must be a single SQL expression"));
+        return Err(invalid("it must be a single SQL expression"));
     }
     let target = targets.get_ptr(0).expect("one target");
     if !(*target).name.is_null() {
         return Err(invalid(
-            "a mask must be a single SQL expression, without AS",
+            "it must be a single SQL expression, without AS",
         ));
     }
     Ok(((*target).val, sql))
@@ -265,7 +265,7 @@ impl Analyzed {
 
 unsafe fn analyze(tbl: pg_sys::Oid, mask: &str) -> Result<Analyzed, PrivacyError> {
     if mask.trim().is_empty() {
-        return Err(invalid("a mask must not be empty"));
+        return Err(invalid("it must not be empty"));
     }
     let (raw, sql) = single_expression(mask)?;
     let rel = pg_sys::table_open(tbl, pg_sys::AccessShareLock as i32);
@@ -283,14 +283,14 @@ unsafe fn analyze(tbl: pg_sys::Oid, mask: &str) -> Result<Analyzed, PrivacyError
     let expr = pg_sys::transformExpr(pstate, raw, pg_sys::ParseExprKind::EXPR_KIND_SELECT_TARGET);
     if (*pstate).p_hasAggs || (*pstate).p_hasWindowFuncs {
         return Err(invalid(
-            "a mask cannot contain an aggregate or window function",
+            "aggregate and window functions are not allowed",
         ));
     }
     if (*pstate).p_hasTargetSRFs || pg_sys::expression_returns_set(expr) {
-        return Err(invalid("a mask cannot return a set"));
+        return Err(invalid("functions that return sets are not allowed"));
     }
     if (*pstate).p_hasSubLinks {
-        return Err(invalid("a mask cannot contain a subquery"));
+        return Err(invalid("subqueries are not allowed"));
     }
     check_tree(expr)?;
     Ok(Analyzed {
@@ -351,7 +351,7 @@ unsafe fn mask_expression_inner(
                 .to_string_lossy()
                 .into_owned();
             return Err(invalid(format!(
-                "the mask returns {from}, but the column is shown as {to}"
+                "it returns {from}, but {to} is needed"
             )));
         }
         expr = coerced;
