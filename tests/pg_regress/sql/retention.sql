@@ -87,7 +87,7 @@ update privacy.retention_policies set next_run_at = now() - interval '1 minute';
 select privacy._worker_step() > 0 as started;
 select privacy._worker_step() > 0 as failed_and_recorded;
 select privacy._worker_step() as nothing_due;
-select policy, status, error from privacy.retention_runs where run_by = 'worker';
+select policy, status, error from privacy.retention_runs where run_by = 'pg_privacy worker';
 select name, enabled, next_run_at > now() as rescheduled from privacy.retention_policies order by id;
 select privacy.drop_retention_policy('chats_30d');
 select count(*) as policies_left from privacy.retention_policies;
