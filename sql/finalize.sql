@@ -30,6 +30,15 @@ COMMENT ON VIEW privacy.jobs IS
     'Needs the library preloaded; kept in shared memory, so it starts empty after a restart.';
 GRANT SELECT ON privacy.jobs TO PUBLIC;
 
+-- The background worker (src/worker.rs): one per database where pg_privacy is installed.
+COMMENT ON FUNCTION privacy.worker_wake() IS
+    'Asks this database''s pg_privacy worker to run due work (retention) now, when the calling '
+    'transaction commits, instead of at its next privacy.worker_naptime; true when a worker '
+    'serves this database, false when none runs yet (the launcher is asked to start one) or '
+    'pg_privacy is not preloaded. For privacy_admin.';
+REVOKE ALL ON FUNCTION privacy.worker_wake() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.worker_wake() TO privacy_admin;
+
 -- Masking functions (Rust). Labels are deliberate: IMMUTABLE PARALLEL SAFE where the result
 -- depends only on the arguments, so the planner may evaluate them anywhere.
 COMMENT ON FUNCTION privacy.mask_partial(text, integer, integer, text) IS
@@ -61,3 +70,7 @@ COMMENT ON FUNCTION privacy.detect_pii(text) IS
 COMMENT ON FUNCTION privacy._check_redaction_pattern(text) IS
     'Internal: raises 22023 if a redaction pattern does not compile, is too large, or matches the '
     'empty string.';
+
+-- Last: once this CREATE EXTENSION commits, the launcher starts this database's worker now
+-- rather than at its next scan.
+SELECT privacy.worker_wake();

@@ -103,9 +103,12 @@ COMMENT ON FUNCTION privacy._mask_choice_support(internal) IS
     'Internal: planner support of _mask_choice, folds the current role''s branch into the plan.';
 REVOKE ALL ON FUNCTION privacy._mask_choice_support(internal) FROM PUBLIC;
 ALTER FUNCTION privacy._mask_choice(oid, text) SUPPORT privacy._mask_choice_support;
-COMMENT ON FUNCTION privacy._admin_event(text, text, text) IS
-    'Internal: records an administrative event (masking rule, retention) for the audit.';
-REVOKE ALL ON FUNCTION privacy._admin_event(text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION privacy._admin_event(text, text) IS
+    'Internal: records an administrative event (masking rule, retention) for the audit, by the '
+    'role outside any SECURITY DEFINER function.';
+REVOKE ALL ON FUNCTION privacy._admin_event(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION privacy._outer_user() IS
+    'Internal: the role outside any SECURITY DEFINER function (the real caller).';
 
 -- How a column is shown in its masked view: its type (a domain by its base type: a mask need
 -- not satisfy the domain), and encrypted columns decrypted, as text or bytea.
@@ -443,8 +446,7 @@ BEGIN
         PERFORM privacy._admin_event('MASK_RULE',
             format('dropped with its %s: table %s column %s role %s',
                    CASE WHEN r.tbl = ANY (tables) THEN 'table' ELSE 'column' END,
-                   r.tbl, r.col, coalesce(r.role_name, '(default)')),
-            session_user);
+                   r.tbl, r.col, coalesce(r.role_name, '(default)')));
     END LOOP;
     DELETE FROM privacy.masked_views v
      WHERE v.tbl::oid = ANY (tables) AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = v.tbl);
@@ -539,10 +541,18 @@ COMMENT ON FUNCTION privacy._mask_require_admin(regclass) IS
     'Internal: refuses callers outside privacy_admin (42501) and relations that cannot be masked.';
 
 CREATE FUNCTION privacy._mask_rule_write(tbl regclass, col name, mask text, for_role regrole,
-                                         priority integer, actor name) RETURNS void
+                                         priority integer) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, privacy, pg_temp AS $$
 BEGIN
+    -- Checked again here: privacy_admin may call this directly. (Parsing a mask runs no code
+    -- outside pg_catalog and privacy, whoever parses it: see src/masking/policy.rs.)
+    PERFORM privacy._mask_require_admin(tbl);
+    IF mask IS NOT NULL THEN
+        PERFORM privacy._mask_check(tbl, col, mask);
+    ELSE
+        PERFORM privacy._mask_target(tbl, col);
+    END IF;
     -- Serialises rule changes (a view is rebuilt from all of its table's rules); readers of the
     -- rules are not blocked.
     LOCK TABLE privacy.mask_rules IN SHARE ROW EXCLUSIVE MODE;
@@ -552,23 +562,23 @@ BEGIN
             HINT = 'Give the column a default mask first: privacy.mask_column(tbl, col, mask).';
     END IF;
     INSERT INTO privacy.mask_rules AS m (tbl, col, role, role_name, mask, priority, created_by)
-    VALUES (tbl, col, for_role, (SELECT a.rolname FROM pg_authid a WHERE a.oid = for_role), mask, coalesce(priority, 0), actor)
+    VALUES (tbl, col, for_role, (SELECT a.rolname FROM pg_authid a WHERE a.oid = for_role), mask, coalesce(priority, 0),
+            privacy._outer_user())
     ON CONFLICT ON CONSTRAINT mask_rules_one_per_role DO UPDATE
         SET role_name = excluded.role_name, mask = excluded.mask, priority = excluded.priority,
             created_at = pg_catalog.now(), created_by = excluded.created_by;
     PERFORM privacy._masked_view_refresh(tbl);
     PERFORM privacy._admin_event('MASK_RULE',
         format('%s table %s column %s role %s priority %s', CASE WHEN mask IS NULL THEN 'unmask' ELSE 'mask' END,
-               tbl, col, coalesce(for_role::text, '(default)'), coalesce(priority, 0)),
-        actor);
+               tbl, col, coalesce(for_role::text, '(default)'), coalesce(priority, 0)));
 END $$;
-COMMENT ON FUNCTION privacy._mask_rule_write(regclass, name, text, regrole, integer, name) IS
-    'Internal: writes one masking rule (mask checked by the caller) and rebuilds the view.';
-REVOKE ALL ON FUNCTION privacy._mask_rule_write(regclass, name, text, regrole, integer, name) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION privacy._mask_rule_write(regclass, name, text, regrole, integer, name) TO privacy_admin;
+COMMENT ON FUNCTION privacy._mask_rule_write(regclass, name, text, regrole, integer) IS
+    'Internal: checks and writes one masking rule and rebuilds the view.';
+REVOKE ALL ON FUNCTION privacy._mask_rule_write(regclass, name, text, regrole, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy._mask_rule_write(regclass, name, text, regrole, integer) TO privacy_admin;
 
-CREATE FUNCTION privacy._mask_rule_delete(tbl regclass, col name, for_role regrole, all_of_column boolean,
-                                          actor name) RETURNS bigint
+CREATE FUNCTION privacy._mask_rule_delete(tbl regclass, col name, for_role regrole, all_of_column boolean)
+    RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, privacy, pg_temp AS $$
 DECLARE
@@ -583,15 +593,14 @@ BEGIN
         PERFORM privacy._masked_view_refresh(tbl);
         PERFORM privacy._admin_event('MASK_RULE',
             format('drop table %s column %s role %s (%s rules)', tbl, col,
-                   CASE WHEN all_of_column THEN '(all)' ELSE coalesce(for_role::text, '(default)') END, n),
-            actor);
+                   CASE WHEN all_of_column THEN '(all)' ELSE coalesce(for_role::text, '(default)') END, n));
     END IF;
     RETURN n;
 END $$;
-COMMENT ON FUNCTION privacy._mask_rule_delete(regclass, name, regrole, boolean, name) IS
+COMMENT ON FUNCTION privacy._mask_rule_delete(regclass, name, regrole, boolean) IS
     'Internal: deletes masking rules and rebuilds the view.';
-REVOKE ALL ON FUNCTION privacy._mask_rule_delete(regclass, name, regrole, boolean, name) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION privacy._mask_rule_delete(regclass, name, regrole, boolean, name) TO privacy_admin;
+REVOKE ALL ON FUNCTION privacy._mask_rule_delete(regclass, name, regrole, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy._mask_rule_delete(regclass, name, regrole, boolean) TO privacy_admin;
 
 CREATE FUNCTION privacy.mask_column(tbl regclass, col name, mask text, for_role regrole DEFAULT NULL,
                                     priority integer DEFAULT 0) RETURNS void
@@ -604,7 +613,7 @@ BEGIN
             HINT = 'To show a column unmasked to a role use privacy.unmask_column; to show NULL use the mask ''NULL''.';
     END IF;
     PERFORM privacy._mask_check(tbl, col, mask);
-    PERFORM privacy._mask_rule_write(tbl, col, mask, for_role, priority, current_user);
+    PERFORM privacy._mask_rule_write(tbl, col, mask, for_role, priority);
 END $$;
 COMMENT ON FUNCTION privacy.mask_column(regclass, name, text, regrole, integer) IS
     'Masks a column in masked.<table>: with for_role NULL, the column''s default mask; with a role, '
@@ -632,7 +641,7 @@ BEGIN
               WHERE m."table" = unmask_column.tbl AND m.role IS NULL
                 AND (unmask_column.col IS NULL OR m."column" = unmask_column.col)
               ORDER BY m."column" LOOP
-        PERFORM privacy._mask_rule_write(tbl, c, NULL, for_role, 0, current_user);
+        PERFORM privacy._mask_rule_write(tbl, c, NULL, for_role, 0);
         n := n + 1;
     END LOOP;
     IF n = 0 THEN
@@ -656,7 +665,7 @@ BEGIN
     IF col IS NULL THEN
         RAISE EXCEPTION 'the column must not be NULL' USING ERRCODE = '22023';
     END IF;
-    IF privacy._mask_rule_delete(tbl, col, for_role, for_role IS NULL, current_user) = 0 THEN
+    IF privacy._mask_rule_delete(tbl, col, for_role, for_role IS NULL) = 0 THEN
         RAISE EXCEPTION 'no masking rule for column "%" of % and role %', col, tbl,
             coalesce(for_role::text, '(default)') USING ERRCODE = '42704';
     END IF;

@@ -86,6 +86,9 @@ SELECT pg_catalog.pg_extension_config_dump(
 CREATE TABLE privacy.retention_deferred (
     policy_id integer NOT NULL REFERENCES privacy.retention_policies ON DELETE CASCADE,
     row_key   text[] NOT NULL,
+    -- When a batch last found the row still held: batches retry the least recently checked
+    -- first, so rows still held never starve released ones.
+    checked_at timestamptz,
     PRIMARY KEY (policy_id, row_key)
 );
 COMMENT ON TABLE privacy.retention_deferred IS
@@ -96,6 +99,11 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.retention_deferred', '');
 GRANT SELECT ON privacy.retention_policies, privacy.legal_holds, privacy.retention_runs,
                 privacy.retention_deferred TO privacy_admin, privacy_auditor;
 
+COMMENT ON FUNCTION privacy._filter_expression(oid, text) IS
+    'Internal: checks a boolean filter like a mask (and refuses every volatile function) and '
+    'returns it deparsed.';
+REVOKE ALL ON FUNCTION privacy._filter_expression(oid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy._filter_expression(oid, text) TO privacy_admin;
 COMMENT ON FUNCTION privacy._exec_as_owner(oid, text) IS
     'Internal: runs one retention batch as the table''s owner in a security-restricted operation.';
 REVOKE ALL ON FUNCTION privacy._exec_as_owner(oid, text) FROM PUBLIC;
@@ -110,7 +118,7 @@ BEGIN
     IF filter IS NULL THEN
         RETURN 'true';
     END IF;
-    RETURN privacy._mask_expression(tbl, filter, 'boolean'::regtype, -1);
+    RETURN privacy._filter_expression(tbl, filter);
 EXCEPTION
     WHEN syntax_error_or_access_rule_violation OR data_exception OR feature_not_supported THEN
         IF SQLSTATE = '42501' THEN
@@ -146,7 +154,9 @@ CREATE FUNCTION privacy._retention_parts(p privacy.retention_policies,
                                          OUT cutoff_sql text, OUT filter_sql text, OUT not_held_sql text,
                                          OUT time_type regtype)
     LANGUAGE plpgsql
-    SET search_path = pg_catalog, privacy, pg_temp AS $$
+    SET search_path = pg_catalog, privacy, pg_temp
+    -- Values become SQL text and back: an unambiguous form whatever the session's style.
+    SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres' AS $$
 DECLARE
     h record;
     parts text[] := '{}';
@@ -164,11 +174,11 @@ BEGIN
             USING ERRCODE = '42804';
     END IF;
     cutoff_sql := format('%L::%s', pg_catalog.now() - p.keep, time_type);
-    filter_sql := privacy._mask_expression(p.tbl, coalesce(p.filter, 'true'), 'boolean'::regtype, -1);
+    filter_sql := privacy._filter_expression(p.tbl, coalesce(p.filter, 'true'));
     FOR h IN SELECT l.filter FROM privacy.legal_holds l
               WHERE l.tbl = p.tbl AND l.released_at IS NULL ORDER BY l.id LOOP
         parts := parts || format('coalesce((%s), false)',
-                                 privacy._mask_expression(p.tbl, h.filter, 'boolean'::regtype, -1));
+                                 privacy._filter_expression(p.tbl, h.filter));
     END LOOP;
     not_held_sql := CASE WHEN cardinality(parts) = 0 THEN 'true'
                          ELSE format('NOT (%s)', array_to_string(parts, ' OR ')) END;
@@ -192,11 +202,50 @@ CREATE FUNCTION privacy._primary_key(tbl regclass, OUT cols text[], OUT types te
 COMMENT ON FUNCTION privacy._primary_key(regclass) IS
     'Internal: the primary key columns (quoted) and their types.';
 
+-- A VALUES list of typed primary keys, from their text forms ('{1}', '{7,eu}').
+CREATE FUNCTION privacy._key_values(keys text[], types text[]) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT string_agg(format('(%s)', (SELECT string_agg(format('%L::%s', k.key[i], types[i]), ', ')
+                                               FROM generate_subscripts(types, 1) i)), ', ')
+              FROM (SELECT x::text[] AS key FROM unnest(keys) x) k);
+COMMENT ON FUNCTION privacy._key_values(text[], text[]) IS
+    'Internal: a VALUES list of typed primary keys from their text forms.';
+
+-- Tables a policy or a hold may name: ordinary and partitioned tables, not temporary ones, and
+-- not those of the system or of pg_privacy itself (their owner is a superuser, and their rows
+-- are the record of what retention did).
+CREATE FUNCTION privacy._retention_table_check(tbl regclass) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kind "char";
+    nsp name;
+    persistence "char";
+BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'the table must not be NULL' USING ERRCODE = '22023';
+    END IF;
+    SELECT c.relkind, n.nspname, c.relpersistence INTO kind, nsp, persistence
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table', tbl USING ERRCODE = '42809';
+    END IF;
+    IF nsp IN ('privacy', 'masked', 'pg_catalog', 'information_schema', 'pg_toast') OR persistence = 't' THEN
+        RAISE EXCEPTION 'tables of schema % and temporary tables cannot have retention policies or holds', nsp
+            USING ERRCODE = '42809';
+    END IF;
+END $$;
+COMMENT ON FUNCTION privacy._retention_table_check(regclass) IS
+    'Internal: refuses relations that retention may not touch (42809).';
+
 -- One batch of one policy, in the caller's transaction: returns the rows deleted or anonymized
 -- (0 when the policy has nothing left to do now). Raises on failure (the caller records it).
 CREATE FUNCTION privacy._retention_batch(p privacy.retention_policies, OUT processed bigint, OUT more boolean)
     LANGUAGE plpgsql
-    SET search_path = pg_catalog, privacy, pg_temp AS $$
+    SET search_path = pg_catalog, privacy, pg_temp
+    -- Values become SQL text and back: an unambiguous form whatever the session's style.
+    SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres' AS $$
 DECLARE
     parts record;
     pk record;
@@ -204,19 +253,21 @@ DECLARE
     masked_cols text[];
     res text[];
     j jsonb;
-    keys_sql text;
     after_sql text;
     deferred text[];
-    i integer;
 BEGIN
     parts := privacy._retention_parts(p);
     IF p.action = 'delete' THEN
         -- The oldest due rows first would need a sort; any due rows will do, and SKIP LOCKED
         -- leaves rows the application holds to a later batch.
+        -- The conditions are repeated outside: a ctid names a row in one table only, and a
+        -- partitioned or inherited table has the same ctid in each of its tables.
         res := privacy._exec_as_owner(p.tbl, format(
-            'DELETE FROM %s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %s WHERE %I < %s AND (%s) AND %s '
-            'LIMIT %s FOR UPDATE SKIP LOCKED)) RETURNING ''''::text',
-            p.tbl, p.tbl, p.time_column, parts.cutoff_sql, parts.filter_sql, parts.not_held_sql, p.batch_size));
+            'DELETE FROM %1$s WHERE ctid = ANY (ARRAY(SELECT ctid FROM %1$s WHERE %2$s '
+            'LIMIT %3$s FOR UPDATE SKIP LOCKED)) AND %2$s RETURNING ''''::text',
+            p.tbl, format('%I < %s AND (%s) AND %s', p.time_column, parts.cutoff_sql, parts.filter_sql,
+                          parts.not_held_sql),
+            p.batch_size));
         processed := cardinality(res);
         more := processed > 0;
         RETURN;
@@ -235,19 +286,44 @@ BEGIN
         RAISE EXCEPTION 'the time column or the primary key of % is masked: anonymize could process rows twice', p.tbl
             USING ERRCODE = '55000';
     END IF;
-    keys_sql := (SELECT string_agg(format('%s::text', c), ', ') FROM unnest(pk.cols) c);
 
-    -- 1. Deferred rows that no active hold matches any more.
+    -- 1. Deferred rows: anonymize up to batch_size of those no active hold matches any more,
+    -- forget those that are gone, note when the others were checked.
     SELECT array_agg(d.row_key::text) INTO deferred FROM (
-        SELECT row_key FROM privacy.retention_deferred WHERE policy_id = p.id LIMIT p.batch_size) d;
+        SELECT row_key FROM privacy.retention_deferred WHERE policy_id = p.id
+         ORDER BY checked_at NULLS FIRST, row_key) d;
     IF deferred IS NOT NULL THEN
-        res := privacy._exec_as_owner(p.tbl, format(
-            'UPDATE %s SET %s WHERE ARRAY[%s]::text = ANY (%L::text[]) AND %s RETURNING ARRAY[%s]::text',
-            p.tbl, array_to_string(sets, ', '), keys_sql, deferred, parts.not_held_sql, keys_sql));
-        IF cardinality(res) > 0 THEN
-            DELETE FROM privacy.retention_deferred d
-             WHERE d.policy_id = p.id AND d.row_key::text = ANY (res);
-            processed := cardinality(res);
+        j := (privacy._exec_as_owner(p.tbl, format(
+            'WITH v(%1$s) AS (VALUES %2$s), '
+            '     d AS (SELECT %11$s FROM %5$s t JOIN v ON (%3$s) = (%6$s) WHERE %4$s LIMIT %12$s FOR UPDATE OF t), '
+            '     u AS (UPDATE %5$s AS t SET %7$s FROM d WHERE (%3$s) = (%8$s) RETURNING ARRAY[%9$s]::text AS k), '
+            '     e AS (SELECT ARRAY[%13$s]::text AS k FROM %5$s t JOIN v ON (%3$s) = (%6$s)) '
+            'SELECT jsonb_build_object(''done'', (SELECT coalesce(jsonb_agg(k), ''[]'') FROM u), '
+            '  ''present'', (SELECT coalesce(jsonb_agg(k), ''[]'') FROM e))::text',
+            (SELECT string_agg(format('__privacy_k%s', i), ', ') FROM generate_subscripts(pk.cols, 1) i),   -- 1
+            privacy._key_values(deferred, pk.types),                                                       -- 2
+            (SELECT string_agg(format('t.%s', c), ', ') FROM unnest(pk.cols) c),                           -- 3
+            parts.not_held_sql,                                                                            -- 4
+            p.tbl,                                                                                         -- 5
+            (SELECT string_agg(format('v.__privacy_k%s', i), ', ') FROM generate_subscripts(pk.cols, 1) i), -- 6
+            array_to_string(sets, ', '),                                                                   -- 7
+            (SELECT string_agg(format('d.__privacy_d%s', i), ', ') FROM generate_subscripts(pk.cols, 1) i),  -- 8
+            (SELECT string_agg(format('t.%s::text', c), ', ') FROM unnest(pk.cols) c),                     -- 9
+            (SELECT string_agg(format('d.__privacy_d%s::text', i), ', ') FROM generate_subscripts(pk.cols, 1) i),  -- 10
+            (SELECT string_agg(format('t.%s AS __privacy_d%s', pk.cols[i], i), ', ')
+               FROM generate_subscripts(pk.cols, 1) i),                                                    -- 11
+            p.batch_size,                                                                                  -- 12
+            (SELECT string_agg(format('t.%s::text', c), ', ') FROM unnest(pk.cols) c)                      -- 13
+            )))[1]::jsonb;
+        DELETE FROM privacy.retention_deferred d
+         WHERE d.policy_id = p.id
+           AND (d.row_key::text IN (SELECT jsonb_array_elements_text(j->'done'))
+                OR (d.row_key::text = ANY (deferred)
+                    AND d.row_key::text NOT IN (SELECT jsonb_array_elements_text(j->'present'))));
+        UPDATE privacy.retention_deferred d SET checked_at = pg_catalog.clock_timestamp()
+         WHERE d.policy_id = p.id AND d.row_key::text = ANY (deferred);
+        IF jsonb_array_length(j->'done') > 0 THEN
+            processed := jsonb_array_length(j->'done');
             more := true;
             RETURN;
         END IF;
@@ -265,14 +341,15 @@ BEGIN
     j := (privacy._exec_as_owner(p.tbl, format(
         'WITH b AS (SELECT %2$s, %3$I AS __t, %4$s AS __free FROM %1$s '
         '            WHERE %3$I < %5$L::%6$s AND %7$s AND (%8$s) AND %9$s '
-        '            ORDER BY %3$I, %2$s LIMIT %10$s FOR UPDATE), '
+        '            ORDER BY %3$I, %16$s LIMIT %10$s FOR UPDATE), '
         '     u AS (UPDATE %1$s AS t SET %11$s FROM b WHERE (%12$s) = (%13$s) AND b.__free RETURNING 1) '
         'SELECT jsonb_build_object(''done'', (SELECT count(*) FROM u), '
         '  ''seen'', (SELECT count(*) FROM b), '
         '  ''last'', (SELECT to_jsonb(ARRAY[__t::text, %14$s]) FROM b ORDER BY __t DESC, %15$s LIMIT 1), '
         '  ''held'', (SELECT jsonb_agg(ARRAY[%14$s]) FROM b WHERE NOT __free))::text',
         p.tbl,                                                            -- 1
-        array_to_string(pk.cols, ', '),                                   -- 2
+        (SELECT string_agg(format('%s AS __privacy_k%s', pk.cols[i], i), ', ')
+           FROM generate_subscripts(pk.cols, 1) i),                       -- 2
         p.time_column,                                                    -- 3
         parts.not_held_sql,                                               -- 4
         p.pass_cutoff, parts.time_type,                                   -- 5, 6
@@ -283,9 +360,10 @@ BEGIN
         p.batch_size,                                                     -- 10
         array_to_string(sets, ', '),                                      -- 11
         (SELECT string_agg(format('t.%s', c), ', ') FROM unnest(pk.cols) c),  -- 12
-        (SELECT string_agg(format('b.%s', c), ', ') FROM unnest(pk.cols) c),  -- 13
-        keys_sql,                                                         -- 14
-        (SELECT string_agg(format('%s DESC', c), ', ') FROM unnest(pk.cols) c)  -- 15
+        (SELECT string_agg(format('b.__privacy_k%s', i), ', ') FROM generate_subscripts(pk.cols, 1) i),  -- 13
+        (SELECT string_agg(format('__privacy_k%s::text', i), ', ') FROM generate_subscripts(pk.cols, 1) i),  -- 14
+        (SELECT string_agg(format('__privacy_k%s DESC', i), ', ') FROM generate_subscripts(pk.cols, 1) i),  -- 15
+        array_to_string(pk.cols, ', ')                                    -- 16
         )))[1]::jsonb;
     IF (j->>'seen')::bigint = 0 THEN
         -- The pass is complete: everything before its cutoff is processed or deferred.
@@ -314,10 +392,14 @@ REVOKE ALL ON FUNCTION privacy._retention_batch(privacy.retention_policies) FROM
 -- (for dry runs, and for the record of a finished run when holds exist).
 CREATE FUNCTION privacy._retention_counts(p privacy.retention_policies, OUT due bigint, OUT held bigint)
     LANGUAGE plpgsql
-    SET search_path = pg_catalog, privacy, pg_temp AS $$
+    SET search_path = pg_catalog, privacy, pg_temp
+    -- Values become SQL text and back: an unambiguous form whatever the session's style.
+    SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres' AS $$
 DECLARE
     parts record;
     res text[];
+    pk record;
+    deferred text[];
 BEGIN
     parts := privacy._retention_parts(p);
     res := privacy._exec_as_owner(p.tbl, format(
@@ -329,7 +411,21 @@ BEGIN
     due := split_part(res[1], ',', 1)::bigint;
     held := split_part(res[1], ',', 2)::bigint;
     IF p.action = 'anonymize' THEN
-        due := due + (SELECT count(*) FROM privacy.retention_deferred d WHERE d.policy_id = p.id);
+        -- Deferred rows: due once no active hold matches them (rows deleted meanwhile count nowhere).
+        pk := privacy._primary_key(p.tbl);
+        SELECT array_agg(d.row_key::text) INTO deferred FROM privacy.retention_deferred d WHERE d.policy_id = p.id;
+        IF deferred IS NOT NULL AND pk.cols IS NOT NULL THEN
+            res := privacy._exec_as_owner(p.tbl, format(
+                'WITH v(%1$s) AS (VALUES %2$s) '
+                'SELECT (count(*) FILTER (WHERE %3$s))::text || '','' || (count(*) FILTER (WHERE NOT %3$s))::text '
+                'FROM %4$s t JOIN v ON (%5$s) = (%6$s)',
+                (SELECT string_agg(format('__privacy_k%s', i), ', ') FROM generate_subscripts(pk.cols, 1) i),
+                privacy._key_values(deferred, pk.types), parts.not_held_sql, p.tbl,
+                (SELECT string_agg(format('t.%s', c), ', ') FROM unnest(pk.cols) c),
+                (SELECT string_agg(format('v.__privacy_k%s', i), ', ') FROM generate_subscripts(pk.cols, 1) i)));
+            due := due + split_part(res[1], ',', 1)::bigint;
+            held := held + split_part(res[1], ',', 2)::bigint;
+        END IF;
     END IF;
 END $$;
 COMMENT ON FUNCTION privacy._retention_counts(privacy.retention_policies) IS
@@ -347,8 +443,9 @@ DECLARE
 BEGIN
     SELECT * INTO r FROM privacy.retention_runs WHERE id = run_id;
     SELECT * INTO p FROM privacy.retention_policies WHERE id = r.policy_id;
-    IF ok AND p.id IS NOT NULL AND EXISTS (SELECT 1 FROM privacy.legal_holds l
-                                            WHERE l.tbl = p.tbl AND l.released_at IS NULL) THEN
+    IF ok AND p.id IS NOT NULL AND (EXISTS (SELECT 1 FROM privacy.legal_holds l
+                                             WHERE l.tbl = p.tbl AND l.released_at IS NULL)
+                                    OR EXISTS (SELECT 1 FROM privacy.retention_deferred d WHERE d.policy_id = p.id)) THEN
         held := (privacy._retention_counts(p)).held;
     END IF;
     UPDATE privacy.retention_runs
@@ -361,8 +458,7 @@ BEGIN
      WHERE id = r.policy_id;
     PERFORM privacy._admin_event('RETENTION_RUN',
         format('policy %s run %s %s: %s rows in %s batches', r.policy, run_id,
-               CASE WHEN ok THEN 'ok' ELSE 'error' END, r.rows_processed, r.batches),
-        r.run_by);
+               CASE WHEN ok THEN 'ok' ELSE 'error' END, r.rows_processed, r.batches));
 END $$;
 COMMENT ON FUNCTION privacy._retention_finish(bigint, boolean, text) IS
     'Internal: records the end of a retention run and schedules the policy''s next one.';
@@ -374,7 +470,9 @@ REVOKE ALL ON FUNCTION privacy._retention_finish(bigint, boolean, text) FROM PUB
 -- records it and the other policies go on.
 CREATE FUNCTION privacy._worker_step() RETURNS bigint
     LANGUAGE plpgsql
-    SET search_path = pg_catalog, privacy, pg_temp AS $$
+    SET search_path = pg_catalog, privacy, pg_temp
+    -- Values become SQL text and back: an unambiguous form whatever the session's style.
+    SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres' AS $$
 DECLARE
     r privacy.retention_runs;
     p privacy.retention_policies;
@@ -385,7 +483,7 @@ BEGIN
     -- A batch waits at most this long for a lock (the application's own locks come first).
     PERFORM set_config('lock_timeout', '1s', true);
     SELECT * INTO r FROM privacy.retention_runs
-     WHERE status = 'running' AND run_by = 'worker' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED;
+     WHERE status = 'running' AND run_by = 'pg_privacy worker' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED;
     IF r.id IS NULL THEN
         SELECT * INTO p FROM privacy.retention_policies
          WHERE enabled AND next_run_at <= pg_catalog.now()
@@ -394,10 +492,13 @@ BEGIN
             RETURN 0;
         END IF;
         INSERT INTO privacy.retention_runs (policy, policy_id, run_by, cutoff, job_id)
-        VALUES (p.name, p.id, 'worker', pg_catalog.now() - p.keep, privacy._job_start('retention', p.name, NULL));
+        VALUES (p.name, p.id, 'pg_privacy worker', pg_catalog.now() - p.keep, privacy._job_start('retention', p.name, 0));
         RETURN 1;
     END IF;
-    SELECT * INTO p FROM privacy.retention_policies WHERE id = r.policy_id FOR UPDATE;
+    SELECT * INTO p FROM privacy.retention_policies WHERE id = r.policy_id FOR UPDATE SKIP LOCKED;
+    IF p.id IS NULL AND EXISTS (SELECT 1 FROM privacy.retention_policies WHERE id = r.policy_id) THEN
+        RETURN 0;  -- run_retention holds the policy: try again later
+    END IF;
     IF p.id IS NULL THEN
         PERFORM privacy._retention_finish(r.id, false, 'the policy was dropped during the run');
         RETURN 1;
@@ -425,53 +526,114 @@ REVOKE ALL ON FUNCTION privacy._worker_step() FROM PUBLIC;
 
 -- Policies and holds. The public functions run with the caller's rights, so filters are parsed
 -- as the caller; the SECURITY DEFINER writers below them are for privacy_admin only.
-CREATE FUNCTION privacy._retention_write(op text, args jsonb, actor name) RETURNS integer
+CREATE FUNCTION privacy._retention_write(op text, args jsonb) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, privacy, pg_temp AS $$
 DECLARE
     id integer;
+    target regclass;
+    coltype regtype;
+    actor name := privacy._outer_user();
 BEGIN
+    -- Everything is checked here too: privacy_admin may call this directly. (Parsing a filter
+    -- runs no code outside pg_catalog and privacy, whoever parses it: src/masking/policy.rs.)
     CASE op
     WHEN 'add' THEN
+        target := (args->>'tbl')::oid::regclass;
+        PERFORM privacy._retention_table_check(target);
+        IF coalesce(args->>'name', '') = '' OR args->>'time_column' IS NULL OR args->>'keep' IS NULL
+           OR args->>'action' IS NULL OR args->>'batch_size' IS NULL OR args->>'schedule' IS NULL THEN
+            RAISE EXCEPTION 'name, table, time column, keep, action, batch_size and schedule must be given'
+                USING ERRCODE = '22023';
+        END IF;
+        IF (args->>'keep')::interval <= interval '0' THEN
+            RAISE EXCEPTION 'keep must be a positive interval' USING ERRCODE = '22023';
+        END IF;
+        IF args->>'action' NOT IN ('delete', 'anonymize') THEN
+            RAISE EXCEPTION 'unknown action "%": use delete or anonymize', args->>'action' USING ERRCODE = '22023';
+        END IF;
+        IF (args->>'batch_size')::integer NOT BETWEEN 1 AND 1000000 THEN
+            RAISE EXCEPTION 'batch_size must be between 1 and 1000000' USING ERRCODE = '22023';
+        END IF;
+        IF (args->>'schedule')::interval < interval '1 second' THEN
+            RAISE EXCEPTION 'schedule must be at least 1 second' USING ERRCODE = '22023';
+        END IF;
+        SELECT a.atttypid::regtype INTO coltype FROM pg_attribute a
+         WHERE a.attrelid = target AND a.attname = args->>'time_column' AND a.attnum > 0 AND NOT a.attisdropped;
+        IF coltype IS NULL THEN
+            RAISE EXCEPTION 'column "%" of % does not exist', args->>'time_column', target USING ERRCODE = '42704';
+        END IF;
+        IF coltype NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+            RAISE EXCEPTION 'column "%" of % is of type %: use a date or timestamp column', args->>'time_column', target, coltype
+                USING ERRCODE = '42804';
+        END IF;
+        PERFORM privacy._filter_check(target, args->>'filter');
+        IF args->>'action' = 'anonymize' THEN
+            IF (privacy._primary_key(target)).cols IS NULL THEN
+                RAISE EXCEPTION '% has no primary key: anonymize needs one to process each row once', target
+                    USING ERRCODE = '55000';
+            END IF;
+            IF EXISTS (SELECT 1 FROM privacy.retention_policies r WHERE r.tbl = target AND r.action = 'anonymize') THEN
+                RAISE EXCEPTION '% already has an anonymize policy', target USING ERRCODE = '55000',
+                    HINT = 'Each row is anonymized once per table: give that policy the filter of both, or drop it first.';
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM privacy.mask_rules m WHERE m.tbl = target AND m.role IS NULL) THEN
+                RAISE EXCEPTION '% has no default masks to anonymize with', target USING ERRCODE = '55000',
+                    HINT = 'Give its columns default masks with privacy.mask_column first.';
+            END IF;
+        END IF;
+        IF EXISTS (SELECT 1 FROM privacy.retention_policies r WHERE r.name = args->>'name') THEN
+            RAISE EXCEPTION 'retention policy "%" already exists', args->>'name' USING ERRCODE = '42710';
+        END IF;
         INSERT INTO privacy.retention_policies AS r
                (name, tbl, time_column, keep, action, filter, batch_size, schedule, created_by)
-        VALUES (args->>'name', (args->>'tbl')::oid::regclass, args->>'time_column', (args->>'keep')::interval,
+        VALUES (args->>'name', target, args->>'time_column', (args->>'keep')::interval,
                 args->>'action', args->>'filter', (args->>'batch_size')::integer,
                 (args->>'schedule')::interval, actor)
         RETURNING r.id INTO id;
         PERFORM privacy._admin_event('RETENTION_POLICY', format('add %s on %s keep %s action %s',
-            args->>'name', (args->>'tbl')::oid::regclass, args->>'keep', args->>'action'), actor);
+            args->>'name', target, args->>'keep', args->>'action'));
     WHEN 'drop' THEN
         DELETE FROM privacy.retention_policies r WHERE r.name = args->>'name' RETURNING r.id INTO id;
         IF id IS NOT NULL THEN
-            PERFORM privacy._admin_event('RETENTION_POLICY', format('drop %s', args->>'name'), actor);
+            PERFORM privacy._admin_event('RETENTION_POLICY', format('drop %s', args->>'name'));
         END IF;
     WHEN 'enable' THEN
+        IF args->>'enabled' IS NULL THEN
+            RAISE EXCEPTION 'enabled must be true or false' USING ERRCODE = '22023';
+        END IF;
         UPDATE privacy.retention_policies r SET enabled = (args->>'enabled')::boolean
          WHERE r.name = args->>'name' RETURNING r.id INTO id;
         IF id IS NOT NULL THEN
             PERFORM privacy._admin_event('RETENTION_POLICY',
                 format('%s %s', CASE WHEN (args->>'enabled')::boolean THEN 'enable' ELSE 'disable' END,
-                       args->>'name'), actor);
+                       args->>'name'));
         END IF;
     WHEN 'hold' THEN
+        target := (args->>'tbl')::oid::regclass;
+        PERFORM privacy._retention_table_check(target);
+        IF args->>'filter' IS NULL OR coalesce(args->>'reason', '') = '' THEN
+            RAISE EXCEPTION 'a legal hold needs a table, a filter and a reason' USING ERRCODE = '22023',
+                HINT = 'To hold every row of the table, use the filter ''true''.';
+        END IF;
+        PERFORM privacy._filter_check(target, args->>'filter');
         INSERT INTO privacy.legal_holds AS l (tbl, filter, reason, placed_by)
-        VALUES ((args->>'tbl')::oid::regclass, args->>'filter', args->>'reason', actor)
+        VALUES (target, args->>'filter', args->>'reason', actor)
         RETURNING l.id INTO id;
-        PERFORM privacy._admin_event('LEGAL_HOLD', format('place %s on %s', id, (args->>'tbl')::oid::regclass), actor);
+        PERFORM privacy._admin_event('LEGAL_HOLD', format('place %s on %s', id, target));
     WHEN 'release' THEN
         UPDATE privacy.legal_holds l SET released_at = pg_catalog.now(), released_by = actor
          WHERE l.id = (args->>'id')::integer AND l.released_at IS NULL RETURNING l.id INTO id;
         IF id IS NOT NULL THEN
-            PERFORM privacy._admin_event('LEGAL_HOLD', format('release %s', id), actor);
+            PERFORM privacy._admin_event('LEGAL_HOLD', format('release %s', id));
         END IF;
     END CASE;
     RETURN id;
 END $$;
-COMMENT ON FUNCTION privacy._retention_write(text, jsonb, name) IS
-    'Internal: writes retention policies and legal holds (checked by the caller).';
-REVOKE ALL ON FUNCTION privacy._retention_write(text, jsonb, name) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION privacy._retention_write(text, jsonb, name) TO privacy_admin;
+COMMENT ON FUNCTION privacy._retention_write(text, jsonb) IS
+    'Internal: checks and writes retention policies and legal holds.';
+REVOKE ALL ON FUNCTION privacy._retention_write(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy._retention_write(text, jsonb) TO privacy_admin;
 
 CREATE FUNCTION privacy.add_retention_policy(name text, tbl regclass, time_column name, keep interval,
                                              action text DEFAULT 'delete', filter text DEFAULT NULL,
@@ -501,10 +663,7 @@ BEGIN
     IF schedule < interval '1 second' THEN
         RAISE EXCEPTION 'schedule must be at least 1 second' USING ERRCODE = '22023';
     END IF;
-    SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = tbl;
-    IF kind NOT IN ('r', 'p') THEN
-        RAISE EXCEPTION '% is not a table', tbl USING ERRCODE = '42809';
-    END IF;
+    PERFORM privacy._retention_table_check(tbl);
     SELECT a.atttypid::regtype INTO coltype FROM pg_attribute a
      WHERE a.attrelid = tbl AND a.attname = time_column AND a.attnum > 0 AND NOT a.attisdropped;
     IF coltype IS NULL THEN
@@ -530,7 +689,7 @@ BEGIN
     END IF;
     RETURN privacy._retention_write('add', jsonb_build_object(
         'name', name, 'tbl', tbl::oid, 'time_column', time_column, 'keep', keep, 'action', action,
-        'filter', filter, 'batch_size', batch_size, 'schedule', schedule), current_user);
+        'filter', filter, 'batch_size', batch_size, 'schedule', schedule));
 END $$;
 COMMENT ON FUNCTION privacy.add_retention_policy(text, regclass, name, interval, text, text, integer, interval) IS
     'Keeps rows of tbl for keep after their time_column, then deletes them (action delete) or '
@@ -544,7 +703,7 @@ CREATE FUNCTION privacy.drop_retention_policy(name text) RETURNS void
     SET search_path = pg_catalog, privacy, pg_temp AS $$
 BEGIN
     PERFORM privacy._retention_require_admin();
-    IF privacy._retention_write('drop', jsonb_build_object('name', name), current_user) IS NULL THEN
+    IF privacy._retention_write('drop', jsonb_build_object('name', name)) IS NULL THEN
         RAISE EXCEPTION 'retention policy "%" does not exist', name USING ERRCODE = '42704';
     END IF;
 END $$;
@@ -559,7 +718,7 @@ BEGIN
     IF enabled IS NULL THEN
         RAISE EXCEPTION 'enabled must be true or false' USING ERRCODE = '22023';
     END IF;
-    IF privacy._retention_write('enable', jsonb_build_object('name', name, 'enabled', enabled), current_user) IS NULL THEN
+    IF privacy._retention_write('enable', jsonb_build_object('name', name, 'enabled', enabled)) IS NULL THEN
         RAISE EXCEPTION 'retention policy "%" does not exist', name USING ERRCODE = '42704';
     END IF;
 END $$;
@@ -575,9 +734,9 @@ BEGIN
         RAISE EXCEPTION 'a legal hold needs a table, a filter and a reason' USING ERRCODE = '22023',
             HINT = 'To hold every row of the table, use the filter ''true''.';
     END IF;
+    PERFORM privacy._retention_table_check(tbl);
     PERFORM privacy._filter_check(tbl, filter);
-    RETURN privacy._retention_write('hold', jsonb_build_object('tbl', tbl::oid, 'filter', filter, 'reason', reason),
-                                    current_user);
+    RETURN privacy._retention_write('hold', jsonb_build_object('tbl', tbl::oid, 'filter', filter, 'reason', reason));
 END $$;
 COMMENT ON FUNCTION privacy.place_legal_hold(regclass, text, text) IS
     'Exempts the rows of tbl that match filter (a boolean SQL expression, checked like masks) from '
@@ -592,7 +751,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM privacy.legal_holds l WHERE l.id = release_legal_hold.id) THEN
         RAISE EXCEPTION 'legal hold % does not exist', id USING ERRCODE = '42704';
     END IF;
-    IF privacy._retention_write('release', jsonb_build_object('id', id), current_user) IS NULL THEN
+    IF privacy._retention_write('release', jsonb_build_object('id', id)) IS NULL THEN
         RAISE EXCEPTION 'legal hold % is already released', id USING ERRCODE = '55000';
     END IF;
 END $$;
@@ -605,7 +764,9 @@ COMMENT ON FUNCTION privacy.release_legal_hold(integer) IS
 CREATE FUNCTION privacy.run_retention(name text DEFAULT NULL, dry_run boolean DEFAULT false)
     RETURNS TABLE (policy text, rows_due bigint, rows_processed bigint, rows_held bigint)
     LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = pg_catalog, privacy, pg_temp AS $$
+    SET search_path = pg_catalog, privacy, pg_temp
+    -- Values become SQL text and back: an unambiguous form whatever the session's style.
+    SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres' AS $$
 DECLARE
     p privacy.retention_policies;
     c record;
@@ -614,7 +775,7 @@ DECLARE
     job bigint;
     done bigint;
     nbatches integer;
-    actor name := session_user;
+    actor name := privacy._outer_user();
 BEGIN
     IF name IS NOT NULL AND NOT EXISTS (SELECT 1 FROM privacy.retention_policies r WHERE r.name = run_retention.name) THEN
         RAISE EXCEPTION 'retention policy "%" does not exist', name USING ERRCODE = '42704';

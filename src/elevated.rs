@@ -43,7 +43,9 @@ pub fn run_as<T>(role: pg_sys::Oid, f: impl FnOnce() -> T) -> T {
         );
         let result = f();
         pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
-        pg_sys::AtEOXact_GUC(true, nest);
+        // false: settings changed inside (by our SQL, or by a table owner's trigger during a
+        // retention batch) are undone, as PostgreSQL does after running code as a table's owner.
+        pg_sys::AtEOXact_GUC(false, nest);
         result
     }
 }

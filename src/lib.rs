@@ -14,6 +14,7 @@ mod keys;
 mod masking;
 mod retention;
 mod status;
+mod worker;
 mod xact;
 
 ::pgrx::pg_module_magic!();
@@ -50,13 +51,18 @@ extension_sql_file!(
         masking::policy::mask_tree,
         masking::policy::mask_tree_deparse,
         masking::policy::mask_choice,
-        keys::events::admin_event
+        keys::events::admin_event,
+        keys::events::outer_user
     ]
 );
 extension_sql_file!(
     "../sql/retention.sql",
     name = "retention",
-    requires = ["masking_policies", retention::exec_as_owner]
+    requires = [
+        "masking_policies",
+        retention::exec_as_owner,
+        masking::policy::filter_expression
+    ]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
@@ -66,6 +72,7 @@ pub extern "C-unwind" fn _PG_init() {
     status::init();
     jobs::init();
     keys::init();
+    worker::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -47,5 +47,6 @@ fn status() -> pgrx::JsonB {
             "error": key.error,
         },
         "key_cache": { "entries": entries, "capacity": capacity, "approx_bytes": bytes },
+        "worker": crate::worker::status_json(),
     }))
 }

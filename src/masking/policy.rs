@@ -101,13 +101,9 @@ unsafe extern "C-unwind" fn function_checker(
             "function {nsp}.{name} is not allowed: only functions of the privacy and pg_catalog schemas are"
         ))
     } else if ns == check.privacy && name.starts_with('_') {
-        Some(format!(
-            "internal function privacy.{name} is not allowed"
-        ))
+        Some(format!("internal function privacy.{name} is not allowed"))
     } else if ns == PG_CATALOG_NAMESPACE && SQL_RUNNING_FUNCTIONS.contains(&name.as_str()) {
-        Some(format!(
-            "function {name} runs SQL text and is not allowed"
-        ))
+        Some(format!("function {name} runs SQL text and is not allowed"))
     } else if pg_sys::func_volatile(funcid) == pg_sys::PROVOLATILE_VOLATILE as core::ffi::c_char
         && !(ns == check.privacy && name == "noise")
     {
@@ -135,9 +131,7 @@ unsafe extern "C-unwind" fn walker(node: *mut pg_sys::Node, ctx: *mut core::ffi:
         pg_sys::NodeTag::T_Var => {
             let var = node as *mut pg_sys::Var;
             if (*var).varattno <= 0 || (*var).varlevelsup != 0 {
-                Some(
-                    "system columns and whole-row references are not allowed".to_string(),
-                )
+                Some("system columns and whole-row references are not allowed".to_string())
             } else {
                 None
             }
@@ -151,9 +145,7 @@ unsafe extern "C-unwind" fn walker(node: *mut pg_sys::Node, ctx: *mut core::ffi:
             Some("aggregate and window functions are not allowed".to_string())
         }
         pg_sys::NodeTag::T_Param => Some("parameters are not allowed".to_string()),
-        pg_sys::NodeTag::T_CoerceToDomain => {
-            Some("casts to domains are not allowed".to_string())
-        }
+        pg_sys::NodeTag::T_CoerceToDomain => Some("casts to domains are not allowed".to_string()),
         pg_sys::NodeTag::T_List => None,
         _ => None,
     };
@@ -192,6 +184,62 @@ unsafe fn check_tree(expr: *mut pg_sys::Node) -> Result<(), PrivacyError> {
     }
 }
 
+/// The schema part of a qualified name (a list of String nodes), if any.
+unsafe fn qualifier(names: *mut pg_sys::List) -> Option<String> {
+    let names = pgrx::PgList::<pg_sys::Node>::from_pg(names);
+    if names.len() < 2 {
+        return None;
+    }
+    let node = names.get_ptr(names.len() - 2)?;
+    if (*node).type_ != pg_sys::NodeTag::T_String {
+        return Some(String::from("?"));
+    }
+    let sval = (*(node as *mut pg_sys::String)).sval;
+    Some(CStr::from_ptr(sval).to_string_lossy().into_owned())
+}
+
+/// Walks the raw parse tree before any analysis. Analysis runs code: a literal cast to a type
+/// runs that type's input function, a domain's checks, a function's argument coercions. So
+/// anything that names a schema other than privacy or pg_catalog, or a type of another schema
+/// (pg_temp included), is refused before it can run, whoever parses the expression.
+#[pg_guard]
+unsafe extern "C-unwind" fn raw_walker(
+    node: *mut pg_sys::Node,
+    ctx: *mut core::ffi::c_void,
+) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    let check = &mut *(ctx as *mut Check);
+    let allowed = |schema: &str| schema == "pg_catalog" || schema == "privacy";
+    let problem = match (*node).type_ {
+        pg_sys::NodeTag::T_FuncCall => qualifier((*(node as *mut pg_sys::FuncCall)).funcname)
+            .filter(|s| !allowed(s))
+            .map(|s| format!("functions of schema {s} are not allowed: only functions of the privacy and pg_catalog schemas are")),
+        pg_sys::NodeTag::T_A_Expr => qualifier((*(node as *mut pg_sys::A_Expr)).name)
+            .filter(|s| !allowed(s))
+            .map(|s| format!("operators of schema {s} are not allowed")),
+        pg_sys::NodeTag::T_SubLink => Some("subqueries are not allowed".to_string()),
+        pg_sys::NodeTag::T_TypeName => {
+            let typid = pg_sys::LookupTypeNameOid(std::ptr::null_mut(), node as *mut pg_sys::TypeName, true);
+            if typid != pg_sys::InvalidOid && !type_allowed(check, typid) {
+                let tname = CStr::from_ptr(pg_sys::format_type_be(typid)).to_string_lossy().into_owned();
+                Some(format!(
+                    "type {tname} is not allowed: only types of the privacy and pg_catalog schemas are"
+                ))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    if let Some(p) = problem {
+        check.problem = Some(p);
+        return true;
+    }
+    pg_sys::raw_expression_tree_walker(node, Some(raw_walker), ctx)
+}
+
 /// The single expression of `SELECT <mask>`, or why the text is not one.
 unsafe fn single_expression(mask: &str) -> Result<(*mut pg_sys::Node, CString), PrivacyError> {
     let sql = CString::new(format!("SELECT {mask}"))
@@ -227,10 +275,19 @@ unsafe fn single_expression(mask: &str) -> Result<(*mut pg_sys::Node, CString), 
         return Err(invalid("it must be a single SQL expression"));
     }
     let target = targets.get_ptr(0).expect("one target");
+    let mut check = Check {
+        privacy: privacy_namespace(),
+        problem: None,
+    };
+    raw_walker(
+        (*target).val,
+        &mut check as *mut Check as *mut core::ffi::c_void,
+    );
+    if let Some(p) = check.problem {
+        return Err(invalid(p));
+    }
     if !(*target).name.is_null() {
-        return Err(invalid(
-            "it must be a single SQL expression, without AS",
-        ));
+        return Err(invalid("it must be a single SQL expression, without AS"));
     }
     Ok(((*target).val, sql))
 }
@@ -241,6 +298,22 @@ unsafe fn single_expression(mask: &str) -> Result<(*mut pg_sys::Node, CString), 
 /// Parsing happens with the caller's rights and search_path: `mask_column` pins the path to
 /// `pg_catalog, privacy, pg_temp`, and every function and type the mask uses must come from
 /// `pg_catalog` or `privacy`, so re-parsing it later with elevated rights runs nothing else.
+/// A boolean filter (retention policies, legal holds): checked like a mask, and refused if it
+/// calls any volatile function at all (privacy.noise included): a hold must match the same rows
+/// every time it is evaluated.
+#[pg_extern(volatile, parallel_unsafe, name = "_filter_expression")]
+fn filter_expression(tbl: pg_sys::Oid, filter: &str) -> String {
+    // SAFETY: as in mask_expression.
+    unsafe {
+        let a = analyze(tbl, filter).or_raise();
+        if pg_sys::contain_volatile_functions(a.expr) {
+            invalid("volatile functions are not allowed in a filter").raise();
+        }
+        a.close();
+        mask_expression_inner(tbl, filter, pg_sys::BOOLOID, -1).or_raise()
+    }
+}
+
 #[pg_extern(volatile, parallel_unsafe, name = "_mask_expression")]
 fn mask_expression(tbl: pg_sys::Oid, mask: &str, target: pg_sys::Oid, typmod: i32) -> String {
     // SAFETY: parser and catalog calls inside a transaction, as in transformExpr's callers; the
@@ -282,9 +355,7 @@ unsafe fn analyze(tbl: pg_sys::Oid, mask: &str) -> Result<Analyzed, PrivacyError
     pg_sys::addNSItemToQuery(pstate, nsitem, true, true, true);
     let expr = pg_sys::transformExpr(pstate, raw, pg_sys::ParseExprKind::EXPR_KIND_SELECT_TARGET);
     if (*pstate).p_hasAggs || (*pstate).p_hasWindowFuncs {
-        return Err(invalid(
-            "aggregate and window functions are not allowed",
-        ));
+        return Err(invalid("aggregate and window functions are not allowed"));
     }
     if (*pstate).p_hasTargetSRFs || pg_sys::expression_returns_set(expr) {
         return Err(invalid("functions that return sets are not allowed"));
@@ -350,9 +421,7 @@ unsafe fn mask_expression_inner(
             let to = CStr::from_ptr(pg_sys::format_type_be(target))
                 .to_string_lossy()
                 .into_owned();
-            return Err(invalid(format!(
-                "it returns {from}, but {to} is needed"
-            )));
+            return Err(invalid(format!("it returns {from}, but {to} is needed")));
         }
         expr = coerced;
         // The cast itself may call a function (text to a type's input function, say).

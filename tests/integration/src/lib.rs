@@ -239,6 +239,12 @@ impl Cluster {
     }
 
     pub fn connect_db(&self, db: &str, user: &str) -> Client {
+        self.try_connect_db(db, user)
+            .unwrap_or_else(|e| panic!("connect as {user} to {db}: {e}\nlog:\n{}", self.log()))
+    }
+
+    /// Like `connect_db`, for when the server may be restarting (after a crash).
+    pub fn try_connect_db(&self, db: &str, user: &str) -> Result<Client, PgError> {
         postgres::Config::new()
             .host_path(&self.dir)
             .port(self.port)
@@ -246,7 +252,6 @@ impl Cluster {
             .dbname(db)
             .application_name("pg_privacy_it")
             .connect(postgres::NoTls)
-            .unwrap_or_else(|e| panic!("connect as {user} to {db}: {e}\nlog:\n{}", self.log()))
     }
 
     /// A superuser session in `postgres` with the extension created.
