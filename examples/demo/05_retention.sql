@@ -78,7 +78,7 @@ DECLARE
     failed text;
 BEGIN
     WHILE (SELECT count(DISTINCT policy) FROM privacy.retention_runs
-            WHERE run_by = 'worker' AND status <> 'running')
+            WHERE run_by = 'pg_privacy worker' AND status <> 'running')
           < (SELECT count(*) FROM privacy.retention_policies) LOOP
         IF waited >= 100 THEN
             RAISE EXCEPTION 'the worker did not finish within 10 s'
@@ -88,7 +88,7 @@ BEGIN
         waited := waited + 1;
     END LOOP;
     SELECT string_agg(policy || ': ' || error, '; ') INTO failed
-      FROM privacy.retention_runs WHERE run_by = 'worker' AND status = 'error';
+      FROM privacy.retention_runs WHERE run_by = 'pg_privacy worker' AND status = 'error';
     IF failed IS NOT NULL THEN
         RAISE EXCEPTION 'a worker run failed: %', failed;
     END IF;
