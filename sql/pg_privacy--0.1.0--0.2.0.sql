@@ -238,7 +238,7 @@ BEGIN
     BEGIN
         RETURN privacy._mask_expression(tbl, mask, t.show_type, t.typmod);
     EXCEPTION
-        WHEN syntax_error_or_access_rule_violation OR data_exception OR feature_not_supported THEN
+        WHEN syntax_error_or_access_rule_violation OR data_exception OR feature_not_supported OR invalid_schema_name THEN
             IF SQLSTATE = '42501' THEN
                 RAISE;
             END IF;
@@ -997,7 +997,7 @@ BEGIN
     END IF;
     RETURN privacy._filter_expression(tbl, filter);
 EXCEPTION
-    WHEN syntax_error_or_access_rule_violation OR data_exception OR feature_not_supported THEN
+    WHEN syntax_error_or_access_rule_violation OR data_exception OR feature_not_supported OR invalid_schema_name THEN
         IF SQLSTATE = '42501' THEN
             RAISE;
         END IF;

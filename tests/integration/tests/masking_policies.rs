@@ -1379,13 +1379,44 @@ fn only_privacy_admin_manages_rules_and_forgetting_needs_a_real_drop() {
         "SELECT privacy.unmask_column('desk.customers', 'email', 'agents')",
         "SELECT privacy.unmask_column('desk.customers', NULL, 'dave')",
         "SELECT privacy.drop_mask('desk.customers', 'email')",
-        "SELECT privacy._mask_rule_write('desk.customers', 'email', NULL, 'agents', 100, 'dave')",
-        "SELECT privacy._mask_rule_write('desk.customers', 'email', 'email', NULL, 0, 'postgres')",
-        "SELECT privacy._mask_rule_delete('desk.customers', 'email', NULL, true, 'dave')",
+        "SELECT privacy._mask_rule_write('desk.customers', 'email', NULL, 'agents', 100)",
+        "SELECT privacy._mask_rule_write('desk.customers', 'email', 'email', NULL, 0)",
+        "SELECT privacy._mask_rule_delete('desk.customers', 'email', NULL, true)",
     ] {
         let err = dave.batch_execute(stmt).unwrap_err();
         assert_eq!(sqlstate(&err), "42501", "{stmt}: {}", error_text(&err));
     }
+    // A privacy_admin member calling the internal writers directly gets every check anyway, and
+    // is recorded as itself.
+    admin
+        .batch_execute(
+            "CREATE ROLE erin LOGIN IN ROLE privacy_admin; GRANT USAGE ON SCHEMA desk TO erin",
+        )
+        .unwrap();
+    let mut erin = cluster.connect("erin");
+    for stmt in [
+        "SELECT privacy._mask_rule_write('desk.customers', 'email', '(SELECT rolpassword FROM pg_authid LIMIT 1)', NULL, 0)",
+        "SELECT privacy._mask_rule_write('desk.customers', 'email', $$'x'::pg_temp.nosuch$$, NULL, 0)",
+        "SELECT privacy._retention_write('hold', jsonb_build_object('tbl', 'desk.customers'::regclass::oid, 'filter', 'not a filter', 'reason', 'r'))",
+    ] {
+        let err = erin.batch_execute(stmt).unwrap_err();
+        assert_eq!(sqlstate(&err), "22023", "{stmt}: {}", error_text(&err));
+    }
+    erin.batch_execute(
+        "SELECT privacy._mask_rule_write('desk.customers', 'note', 'NULL', NULL, 0)",
+    )
+    .unwrap();
+    assert_eq!(
+        value(
+            &mut admin,
+            "SELECT created_by::text FROM privacy.masking_rules WHERE \"column\" = 'note' AND role IS NULL"
+        )
+        .as_deref(),
+        Some("erin")
+    );
+    erin.batch_execute("SELECT privacy.drop_mask('desk.customers', 'note')")
+        .unwrap();
+
     // The forget function of the drop trigger only forgets what is really gone, whoever calls
     // it (0.1.0 let anyone call it; 0.2.0 refuses others with 42501: either way, nothing goes).
     for stmt in [
