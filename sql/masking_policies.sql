@@ -510,9 +510,10 @@ COMMENT ON EVENT TRIGGER privacy_masked_ddl_end IS
 COMMENT ON EVENT TRIGGER privacy_masked_ddl_drop IS
     'pg_privacy: forgets the masking rules of dropped tables and columns.';
 
--- Rule management. The public functions run with the caller's rights, so a mask is parsed as
--- the caller (no parse-time code runs with more rights than the caller has); they then call
--- the SECURITY DEFINER writers, which only privacy_admin may execute.
+-- Rule management. The public functions check the caller's membership of privacy_admin and call
+-- the SECURITY DEFINER writers, which only privacy_admin may execute and which check everything
+-- else themselves. Parsing a mask with their rights is safe: names of other schemas are refused
+-- before analysis runs any code (src/masking/policy.rs).
 CREATE FUNCTION privacy._mask_require_admin(tbl regclass) RETURNS void
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp AS $$
@@ -612,7 +613,7 @@ BEGIN
         RAISE EXCEPTION 'the column and the mask must not be NULL' USING ERRCODE = '22023',
             HINT = 'To show a column unmasked to a role use privacy.unmask_column; to show NULL use the mask ''NULL''.';
     END IF;
-    PERFORM privacy._mask_check(tbl, col, mask);
+    -- The writer checks the mask (once: it parses it and privacy_admin may call it directly).
     PERFORM privacy._mask_rule_write(tbl, col, mask, for_role, priority);
 END $$;
 COMMENT ON FUNCTION privacy.mask_column(regclass, name, text, regrole, integer) IS

@@ -524,8 +524,8 @@ COMMENT ON FUNCTION privacy._worker_step() IS
     'transaction); 0 when nothing is due.';
 REVOKE ALL ON FUNCTION privacy._worker_step() FROM PUBLIC;
 
--- Policies and holds. The public functions run with the caller's rights, so filters are parsed
--- as the caller; the SECURITY DEFINER writers below them are for privacy_admin only.
+-- Policies and holds. The public functions check the caller's membership of privacy_admin; the
+-- SECURITY DEFINER writer below them checks everything else (privacy_admin may call it directly).
 CREATE FUNCTION privacy._retention_write(op text, args jsonb) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, privacy, pg_temp AS $$
@@ -540,8 +540,7 @@ BEGIN
     CASE op
     WHEN 'add' THEN
         target := (args->>'tbl')::oid::regclass;
-        PERFORM privacy._retention_table_check(target);
-        IF coalesce(args->>'name', '') = '' OR args->>'time_column' IS NULL OR args->>'keep' IS NULL
+        IF coalesce(args->>'name', '') = '' OR target IS NULL OR args->>'time_column' IS NULL OR args->>'keep' IS NULL
            OR args->>'action' IS NULL OR args->>'batch_size' IS NULL OR args->>'schedule' IS NULL THEN
             RAISE EXCEPTION 'name, table, time column, keep, action, batch_size and schedule must be given'
                 USING ERRCODE = '22023';
@@ -558,6 +557,7 @@ BEGIN
         IF (args->>'schedule')::interval < interval '1 second' THEN
             RAISE EXCEPTION 'schedule must be at least 1 second' USING ERRCODE = '22023';
         END IF;
+        PERFORM privacy._retention_table_check(target);
         SELECT a.atttypid::regtype INTO coltype FROM pg_attribute a
          WHERE a.attrelid = target AND a.attname = args->>'time_column' AND a.attnum > 0 AND NOT a.attisdropped;
         IF coltype IS NULL THEN
@@ -573,10 +573,6 @@ BEGIN
                 RAISE EXCEPTION '% has no primary key: anonymize needs one to process each row once', target
                     USING ERRCODE = '55000';
             END IF;
-            IF EXISTS (SELECT 1 FROM privacy.retention_policies r WHERE r.tbl = target AND r.action = 'anonymize') THEN
-                RAISE EXCEPTION '% already has an anonymize policy', target USING ERRCODE = '55000',
-                    HINT = 'Each row is anonymized once per table: give that policy the filter of both, or drop it first.';
-            END IF;
             IF NOT EXISTS (SELECT 1 FROM privacy.mask_rules m WHERE m.tbl = target AND m.role IS NULL) THEN
                 RAISE EXCEPTION '% has no default masks to anonymize with', target USING ERRCODE = '55000',
                     HINT = 'Give its columns default masks with privacy.mask_column first.';
@@ -584,6 +580,11 @@ BEGIN
         END IF;
         IF EXISTS (SELECT 1 FROM privacy.retention_policies r WHERE r.name = args->>'name') THEN
             RAISE EXCEPTION 'retention policy "%" already exists', args->>'name' USING ERRCODE = '42710';
+        END IF;
+        IF args->>'action' = 'anonymize'
+           AND EXISTS (SELECT 1 FROM privacy.retention_policies r WHERE r.tbl = target AND r.action = 'anonymize') THEN
+            RAISE EXCEPTION '% already has an anonymize policy', target USING ERRCODE = '55000',
+                HINT = 'Each row is anonymized once per table: give that policy the filter of both, or drop it first.';
         END IF;
         INSERT INTO privacy.retention_policies AS r
                (name, tbl, time_column, keep, action, filter, batch_size, schedule, created_by)
@@ -611,11 +612,11 @@ BEGIN
         END IF;
     WHEN 'hold' THEN
         target := (args->>'tbl')::oid::regclass;
-        PERFORM privacy._retention_table_check(target);
-        IF args->>'filter' IS NULL OR coalesce(args->>'reason', '') = '' THEN
+        IF target IS NULL OR args->>'filter' IS NULL OR coalesce(args->>'reason', '') = '' THEN
             RAISE EXCEPTION 'a legal hold needs a table, a filter and a reason' USING ERRCODE = '22023',
                 HINT = 'To hold every row of the table, use the filter ''true''.';
         END IF;
+        PERFORM privacy._retention_table_check(target);
         PERFORM privacy._filter_check(target, args->>'filter');
         INSERT INTO privacy.legal_holds AS l (tbl, filter, reason, placed_by)
         VALUES (target, args->>'filter', args->>'reason', actor)
@@ -641,52 +642,9 @@ CREATE FUNCTION privacy.add_retention_policy(name text, tbl regclass, time_colum
                                              schedule interval DEFAULT '1 hour') RETURNS integer
     LANGUAGE plpgsql
     SET search_path = pg_catalog, privacy, pg_temp AS $$
-DECLARE
-    kind "char";
-    coltype regtype;
 BEGIN
     PERFORM privacy._retention_require_admin();
-    IF name IS NULL OR name = '' OR tbl IS NULL OR time_column IS NULL OR keep IS NULL OR action IS NULL
-       OR batch_size IS NULL OR schedule IS NULL THEN
-        RAISE EXCEPTION 'name, table, time column, keep, action, batch_size and schedule must be given'
-            USING ERRCODE = '22023';
-    END IF;
-    IF keep <= interval '0' THEN
-        RAISE EXCEPTION 'keep must be a positive interval' USING ERRCODE = '22023';
-    END IF;
-    IF action NOT IN ('delete', 'anonymize') THEN
-        RAISE EXCEPTION 'unknown action "%": use delete or anonymize', action USING ERRCODE = '22023';
-    END IF;
-    IF batch_size NOT BETWEEN 1 AND 1000000 THEN
-        RAISE EXCEPTION 'batch_size must be between 1 and 1000000' USING ERRCODE = '22023';
-    END IF;
-    IF schedule < interval '1 second' THEN
-        RAISE EXCEPTION 'schedule must be at least 1 second' USING ERRCODE = '22023';
-    END IF;
-    PERFORM privacy._retention_table_check(tbl);
-    SELECT a.atttypid::regtype INTO coltype FROM pg_attribute a
-     WHERE a.attrelid = tbl AND a.attname = time_column AND a.attnum > 0 AND NOT a.attisdropped;
-    IF coltype IS NULL THEN
-        RAISE EXCEPTION 'column "%" of % does not exist', time_column, tbl USING ERRCODE = '42704';
-    END IF;
-    IF coltype NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
-        RAISE EXCEPTION 'column "%" of % is of type %: use a date or timestamp column', time_column, tbl, coltype
-            USING ERRCODE = '42804';
-    END IF;
-    PERFORM privacy._filter_check(tbl, filter);
-    IF action = 'anonymize' THEN
-        IF (privacy._primary_key(tbl)).cols IS NULL THEN
-            RAISE EXCEPTION '% has no primary key: anonymize needs one to process each row once', tbl
-                USING ERRCODE = '55000';
-        END IF;
-        IF NOT EXISTS (SELECT 1 FROM privacy.masking_rules m WHERE m."table" = tbl AND m.role IS NULL) THEN
-            RAISE EXCEPTION '% has no default masks to anonymize with', tbl USING ERRCODE = '55000',
-                HINT = 'Give its columns default masks with privacy.mask_column first.';
-        END IF;
-    END IF;
-    IF EXISTS (SELECT 1 FROM privacy.retention_policies r WHERE r.name = add_retention_policy.name) THEN
-        RAISE EXCEPTION 'retention policy "%" already exists', name USING ERRCODE = '42710';
-    END IF;
+    -- Every argument is checked by the writer (which privacy_admin may also call directly).
     RETURN privacy._retention_write('add', jsonb_build_object(
         'name', name, 'tbl', tbl::oid, 'time_column', time_column, 'keep', keep, 'action', action,
         'filter', filter, 'batch_size', batch_size, 'schedule', schedule));
@@ -730,12 +688,7 @@ CREATE FUNCTION privacy.place_legal_hold(tbl regclass, filter text, reason text)
     SET search_path = pg_catalog, privacy, pg_temp AS $$
 BEGIN
     PERFORM privacy._retention_require_admin();
-    IF tbl IS NULL OR filter IS NULL OR reason IS NULL OR reason = '' THEN
-        RAISE EXCEPTION 'a legal hold needs a table, a filter and a reason' USING ERRCODE = '22023',
-            HINT = 'To hold every row of the table, use the filter ''true''.';
-    END IF;
-    PERFORM privacy._retention_table_check(tbl);
-    PERFORM privacy._filter_check(tbl, filter);
+    -- Every argument is checked by the writer (which privacy_admin may also call directly).
     RETURN privacy._retention_write('hold', jsonb_build_object('tbl', tbl::oid, 'filter', filter, 'reason', reason));
 END $$;
 COMMENT ON FUNCTION privacy.place_legal_hold(regclass, text, text) IS

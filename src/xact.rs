@@ -29,47 +29,45 @@ pub fn expired(scope: Option<u32>) -> bool {
     scope.is_some_and(|lxid| lxid != current_lxid())
 }
 
-/// A per-backend cache of something loaded from one extension table (masking rules, redaction
-/// patterns): kept until a relcache invalidation of that table arrives (sent by the table's
-/// row triggers), or, when it was loaded under a transaction snapshot, until the transaction
-/// ends. Lives in a `thread_local!`; the backend has one thread, so its address is stable.
-pub struct TableCache<T: Clone> {
-    value: RefCell<Option<T>>,
+/// When a per-backend cache filled from extension tables must be reloaded: after a relcache
+/// invalidation of one of the watched tables (sent by their row triggers), and, when what it
+/// holds was loaded under a transaction snapshot, at the next transaction. Lives in a
+/// `thread_local!`; the backend has one thread, so its address is stable.
+pub struct Watch {
     stale: Cell<bool>,
     registered: Cell<bool>,
-    watched: Cell<pg_sys::Oid>,
+    watched: Cell<[pg_sys::Oid; 2]>,
     load_scope: Cell<Option<u32>>,
 }
 
-extern "C-unwind" fn relcache_changed<T: Clone>(arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    // SAFETY: arg is the address of a TableCache in thread-local storage (see `get`), which
+extern "C-unwind" fn relcache_changed(arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    // SAFETY: arg is the address of a Watch in thread-local storage (see `needs_reload`), which
     // lives as long as the backend; only Cells are touched, so this cannot fail or unwind.
-    let cache = unsafe { &*arg.cast_mut_ptr::<TableCache<T>>() };
-    if relid == pg_sys::InvalidOid || relid == cache.watched.get() {
-        cache.stale.set(true);
+    let watch = unsafe { &*arg.cast_mut_ptr::<Watch>() };
+    if relid == pg_sys::InvalidOid || watch.watched.get().contains(&relid) {
+        watch.stale.set(true);
     }
 }
 
-impl<T: Clone> TableCache<T> {
+impl Watch {
     pub const fn new() -> Self {
-        TableCache {
-            value: RefCell::new(None),
+        Watch {
             stale: Cell::new(true),
             registered: Cell::new(false),
-            watched: Cell::new(pg_sys::InvalidOid),
+            watched: Cell::new([pg_sys::InvalidOid; 2]),
             load_scope: Cell::new(None),
         }
     }
 
-    /// The cached value, or a fresh one from `load`, which returns it with the oid of the
-    /// table it read (the table whose invalidations make it stale).
-    pub fn get(&self, load: impl FnOnce() -> (pg_sys::Oid, T)) -> T {
+    /// True once after the cache became stale: the caller empties and reloads it (and says
+    /// again which tables to watch).
+    pub fn needs_reload(&self) -> bool {
         if !self.registered.replace(true) {
             // SAFETY: registers a callback for the life of the backend with the address of
-            // this thread-local cache, which outlives every invalidation the backend processes.
+            // this thread-local watch, which outlives every invalidation the backend processes.
             unsafe {
                 pg_sys::CacheRegisterRelcacheCallback(
-                    Some(relcache_changed::<T>),
+                    Some(relcache_changed),
                     pg_sys::Datum::from(self as *const Self as *mut core::ffi::c_void),
                 )
             };
@@ -77,14 +75,53 @@ impl<T: Clone> TableCache<T> {
         if expired(self.load_scope.get()) {
             self.stale.set(true);
         }
-        if !self.stale.replace(false) {
+        let reload = self.stale.replace(false);
+        if reload {
+            self.load_scope.set(None);
+        }
+        reload
+    }
+
+    /// The tables whose changes make the cache stale.
+    pub fn watch(&self, tables: [pg_sys::Oid; 2]) {
+        self.watched.set(tables);
+    }
+
+    /// Called before each read that fills the cache: a read under a transaction snapshot makes
+    /// the cache last only as long as the transaction.
+    pub fn note_load(&self) {
+        if let Some(scope) = scope_of_load() {
+            self.load_scope.set(Some(scope));
+        }
+    }
+}
+
+/// A per-backend cache of something loaded from one extension table (masking rules, redaction
+/// patterns), kept as long as its [`Watch`] allows.
+pub struct TableCache<T: Clone> {
+    value: RefCell<Option<T>>,
+    watch: Watch,
+}
+
+impl<T: Clone> TableCache<T> {
+    pub const fn new() -> Self {
+        TableCache {
+            value: RefCell::new(None),
+            watch: Watch::new(),
+        }
+    }
+
+    /// The cached value, or a fresh one from `load`, which returns it with the oid of the
+    /// table it read (the table whose invalidations make it stale).
+    pub fn get(&self, load: impl FnOnce() -> (pg_sys::Oid, T)) -> T {
+        if !self.watch.needs_reload() {
             if let Some(v) = self.value.borrow().clone() {
                 return v;
             }
         }
-        self.load_scope.set(scope_of_load());
+        self.watch.note_load();
         let (oid, value) = load();
-        self.watched.set(oid);
+        self.watch.watch([oid, pg_sys::InvalidOid]);
         *self.value.borrow_mut() = Some(value.clone());
         value
     }

@@ -104,39 +104,16 @@ struct Cache {
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
-    static STALE: Cell<bool> = const { Cell::new(false) };
-    static CALLBACK_REGISTERED: Cell<bool> = const { Cell::new(false) };
-    static WATCHED: Cell<[pg_sys::Oid; 2]> = const { Cell::new([pg_sys::InvalidOid; 2]) };
+    /// When the cache must be emptied: keyring or grants changed (see crate::xact).
+    static WATCH: xact::Watch = const { xact::Watch::new() };
     /// The key used last: a scan over one key's values skips the map lookups.
     static LAST_KEY: RefCell<Option<Rc<CachedKey>>> = const { RefCell::new(None) };
     /// The last permission answer: (key id, role, local transaction, allowed).
     static LAST_GRANT: Cell<Option<(u32, pg_sys::Oid, u32, bool)>> = const { Cell::new(None) };
-    /// Set when something was loaded under a transaction snapshot (see crate::xact).
-    static LOAD_SCOPE: Cell<Option<u32>> = const { Cell::new(None) };
-}
-
-#[pg_guard]
-extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    let watched = WATCHED.with(|w| w.get());
-    if relid == pg_sys::InvalidOid || watched.contains(&relid) {
-        STALE.with(|s| s.set(true));
-    }
 }
 
 fn ensure_fresh() {
-    if !CALLBACK_REGISTERED.with(|c| c.get()) {
-        // SAFETY: registering a callback for the life of the backend, as extensions do.
-        unsafe {
-            pg_sys::CacheRegisterRelcacheCallback(Some(relcache_changed), pg_sys::Datum::from(0))
-        };
-        CALLBACK_REGISTERED.with(|c| c.set(true));
-        STALE.with(|s| s.set(true));
-    }
-    if xact::expired(LOAD_SCOPE.with(|l| l.get())) {
-        STALE.with(|s| s.set(true));
-    }
-    if STALE.with(|s| s.replace(false)) {
-        LOAD_SCOPE.with(|l| l.set(None));
+    if WATCH.with(|w| w.needs_reload()) {
         CACHE.with(|c| *c.borrow_mut() = Cache::default());
         LAST_KEY.with(|k| *k.borrow_mut() = None);
         LAST_GRANT.with(|g| g.set(None));
@@ -146,7 +123,7 @@ fn ensure_fresh() {
             )
         });
         if let Ok((Some(k), Some(g))) = oids {
-            WATCHED.with(|w| w.set([k, g]));
+            WATCH.with(|w| w.watch([k, g]));
         }
     }
 }
@@ -157,9 +134,7 @@ fn current_lxid() -> u32 {
 
 /// Called before each SPI read of the keyring that fills the cache.
 fn note_load() {
-    if let Some(scope) = xact::scope_of_load() {
-        LOAD_SCOPE.with(|l| l.set(Some(scope)));
-    }
+    WATCH.with(|w| w.note_load());
 }
 
 /// Looks a data key up by its keyring id, unwrapping it on first use.

@@ -574,8 +574,12 @@ fn choose(rules: &[Rule], user: pg_sys::Oid) -> i64 {
 /// query per masked column, from an InitPlan of the view.
 #[pg_extern(stable, strict, parallel_safe, name = "_mask_choice")]
 fn mask_choice(tbl: pg_sys::Oid, col: &str) -> i64 {
-    let rules = rules();
-    match rules.get(&(tbl, col.to_string())) {
+    choice_for(tbl, col)
+}
+
+/// The branch of `col` of `tbl` for the current role (see [`choose`]).
+fn choice_for(tbl: pg_sys::Oid, col: &str) -> i64 {
+    match rules().get(&(tbl, col.to_string())) {
         Some(list) => choose(list, elevated::caller()),
         None => -1,
     }
@@ -665,13 +669,7 @@ pub unsafe extern "C-unwind" fn privacy_mask_choice_support(
         return none;
     };
     register_role_callbacks();
-    let choice = {
-        let rules = rules();
-        match rules.get(&(tbl, col)) {
-            Some(list) => choose(list, elevated::caller()),
-            None => -1,
-        }
-    };
+    let choice = choice_for(tbl, &col);
     (*(*root).glob).dependsOnRole = true;
     let folded = pg_sys::makeConst(
         pg_sys::INT8OID,

@@ -1,15 +1,10 @@
 //! Masking and redaction against a live server: custom patterns reach other sessions, hostile
 //! input stays linear, scan_table respects privileges, masks run in parallel workers.
 
-use pg_privacy_integration::{random_key_hex, sqlstate, Cluster};
+use pg_privacy_integration::{cluster_with_key, random_key_hex, sqlstate, Cluster};
 
 fn cluster(name: &str) -> Cluster {
-    Cluster::builder(name)
-        .setting(format!(
-            "privacy.root_key_command = 'echo it-root {}'",
-            random_key_hex()
-        ))
-        .start()
+    cluster_with_key(name, &format!("it-root {}", random_key_hex()), &[])
 }
 
 #[test]

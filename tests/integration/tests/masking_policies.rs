@@ -7,18 +7,15 @@
 //!
 //! Tests marked `` show known bugs: they fail until the bug is fixed.
 
-use pg_privacy_integration::{error_text, random_key_hex, sqlstate, Client, Cluster};
+use pg_privacy_integration::{
+    cluster_with_key, error_text, random_key_hex, sqlstate, Client, Cluster,
+};
 use postgres::SimpleQueryMessage;
 use std::io::Read;
 use std::sync::{Arc, Barrier, Mutex};
 
 fn cluster(name: &str) -> Cluster {
-    Cluster::builder(name)
-        .setting(format!(
-            "privacy.root_key_command = 'echo it-root {}'",
-            random_key_hex()
-        ))
-        .start()
+    cluster_with_key(name, &format!("it-root {}", random_key_hex()), &[])
 }
 
 /// A support desk: customers, three reader roles, three logins, and the rules agents, supervisors

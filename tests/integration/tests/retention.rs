@@ -9,7 +9,9 @@
 //!
 //! Tests marked `#[ignore = "BUG: ..."]` show known bugs: they fail until the bug is fixed.
 
-use pg_privacy_integration::{error_text, random_key_hex, sqlstate, Client, Cluster};
+use pg_privacy_integration::{
+    cluster_with_key, error_text, random_key_hex, sqlstate, Client, Cluster,
+};
 use postgres::SimpleQueryMessage;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,14 +21,11 @@ use std::time::{Duration, Instant};
 /// The launcher takes the only background worker slot, so it cannot start a worker; the long
 /// naptime is a second guard.
 fn cluster(name: &str) -> Cluster {
-    Cluster::builder(name)
-        .setting(format!(
-            "privacy.root_key_command = 'echo it-root {}'",
-            random_key_hex()
-        ))
-        .setting("privacy.worker_naptime = 86400")
-        .setting("max_worker_processes = 1")
-        .start()
+    cluster_with_key(
+        name,
+        &format!("it-root {}", random_key_hex()),
+        &["privacy.worker_naptime = 86400", "max_worker_processes = 1"],
+    )
 }
 
 /// The rows of the last statement of `sql` (simple protocol, several statements allowed), each

@@ -2,7 +2,7 @@
 //! UPDATE` must end up with exactly the objects of a fresh install, and keep its data working.
 //! The earlier versions' install scripts are kept in sql/history/ (scripts/lib.sh installs them).
 
-use pg_privacy_integration::{random_key_hex, Cluster};
+use pg_privacy_integration::{cluster_with_key, random_key_hex};
 
 /// Every member of the extension with what defines it: function definitions and privileges,
 /// table columns, defaults, constraints, indexes, triggers (and whether they fire always),
@@ -64,12 +64,7 @@ fn describe(client: &mut postgres::Client) -> Vec<(String, String, String)> {
 
 #[test]
 fn updating_from_0_1_0_gives_the_objects_of_a_fresh_install_and_keeps_data() {
-    let cluster = Cluster::builder("upgrade")
-        .setting(format!(
-            "privacy.root_key_command = 'echo it-root {}'",
-            random_key_hex()
-        ))
-        .start();
+    let cluster = cluster_with_key("upgrade", &format!("it-root {}", random_key_hex()), &[]);
     let mut admin = cluster.connect("postgres");
     admin.batch_execute("CREATE DATABASE upgraded").unwrap();
     admin.batch_execute("CREATE DATABASE fresh").unwrap();
