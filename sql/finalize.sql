@@ -39,6 +39,24 @@ COMMENT ON FUNCTION privacy.worker_wake() IS
 REVOKE ALL ON FUNCTION privacy.worker_wake() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.worker_wake() TO privacy_admin;
 
+-- The access audit (src/audit/, sql/audit.sql).
+COMMENT ON FUNCTION privacy.audit_verify() IS
+    'Recomputes the hash of every audit row and of every sealed block and checks the chain of '
+    'seals; ok, how many rows were checked, and the first row (or block) that does not match, '
+    'with what is wrong. For privacy_auditor and privacy_admin.';
+REVOKE ALL ON FUNCTION privacy.audit_verify() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.audit_verify() TO privacy_auditor, privacy_admin;
+COMMENT ON FUNCTION privacy.audit_digest() IS
+    'The latest seal of the audit log (block number, last id, SHA-256 hash): keep it outside the '
+    'database; a later audit_verify() whose chain still leads through it proves nothing sealed '
+    'before was rewritten. For privacy_auditor and privacy_admin.';
+REVOKE ALL ON FUNCTION privacy.audit_digest() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.audit_digest() TO privacy_auditor, privacy_admin;
+COMMENT ON FUNCTION privacy.audit_flush() IS
+    'Waits until the read, decrypt and unmask events queued (by any session of this database) '
+    'before the call are in privacy.audit_log, and returns how many there were. 55000 when '
+    'pg_privacy is not preloaded or no worker flushes the queue.';
+
 -- Masking functions (Rust). Labels are deliberate: IMMUTABLE PARALLEL SAFE where the result
 -- depends only on the arguments, so the planner may evaluate them anywhere.
 COMMENT ON FUNCTION privacy.mask_partial(text, integer, integer, text) IS

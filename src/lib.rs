@@ -5,6 +5,7 @@
 
 use pgrx::prelude::*;
 
+mod audit;
 mod crypto;
 mod elevated;
 mod error;
@@ -51,8 +52,8 @@ extension_sql_file!(
         masking::policy::mask_tree,
         masking::policy::mask_tree_deparse,
         masking::policy::mask_choice,
-        keys::events::admin_event,
-        keys::events::outer_user
+        audit::admin_event_sql,
+        audit::outer_user
     ]
 );
 extension_sql_file!(
@@ -64,6 +65,15 @@ extension_sql_file!(
         masking::policy::filter_expression
     ]
 );
+extension_sql_file!(
+    "../sql/audit.sql",
+    name = "audit",
+    requires = [
+        "retention",
+        audit::seal::audit_verify,
+        audit::seal::audit_digest
+    ]
+);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
@@ -73,6 +83,7 @@ pub extern "C-unwind" fn _PG_init() {
     jobs::init();
     keys::init();
     worker::init();
+    audit::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

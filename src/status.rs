@@ -48,5 +48,6 @@ fn status() -> pgrx::JsonB {
         },
         "key_cache": { "entries": entries, "capacity": capacity, "approx_bytes": bytes },
         "worker": crate::worker::status_json(),
+        "audit_queue": crate::audit::queue::status_json(),
     }))
 }

@@ -13,7 +13,7 @@
 //! Shared memory holds one slot per database: which process serves it, what it does, when it
 //! last ran, and until when the launcher leaves it alone. No slot or log line holds a data value.
 
-use crate::{gucs, status};
+use crate::{audit, gucs, status};
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BackgroundWorkerStatus, BgWorkerStartTime,
     DynamicBackgroundWorker, SignalWakeFlags,
@@ -48,6 +48,8 @@ const STARTUP_GRACE: Duration = Duration::from_millis(500);
 const SLOTS: usize = 256;
 /// How long a statement that needs the database free (DROP DATABASE, ...) waits for the worker.
 const RELEASE_WAIT: Duration = Duration::from_secs(3);
+/// At a clean shutdown, how long the worker keeps flushing while sessions of its database end.
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
 
 const STEP_QUERY: &CStr = c"SELECT privacy._worker_step()";
 
@@ -556,6 +558,7 @@ pub extern "C-unwind" fn privacy_worker_main(arg: pg_sys::Datum) {
     unsafe { pg_sys::before_shmem_exit(Some(worker_exit), pg_sys::Datum::from(database)) };
     report_activity(pg_sys::BackendState::STATE_IDLE, None);
 
+    let mut last_flush: Option<Instant> = None;
     let mut warned_no_step = false;
     // The SQLSTATE of the failing step and when it was last logged.
     let mut failing: Option<(String, Instant)> = None;
@@ -570,6 +573,13 @@ pub extern "C-unwind" fn privacy_worker_main(arg: pg_sys::Datum) {
             slot.naptime = naptime;
             wake = std::mem::take(&mut slot.wake);
         });
+        // The audit queue: every privacy.audit_flush_interval, and at once when a backend
+        // woke the worker for it (queue half full, or audit_flush()).
+        let flush_every = flush_interval();
+        if last_flush.is_none_or(|t| t.elapsed() >= flush_every) || audit::queue::has_ready() {
+            while audit_tick() {}
+            last_flush = Some(Instant::now());
+        }
         let due = match last_run {
             None => true,
             Some(t) => wake || t.elapsed() >= delay(busy, naptime),
@@ -644,11 +654,92 @@ pub extern "C-unwind" fn privacy_worker_main(arg: pg_sys::Datum) {
         // At most MAX_WAIT at a time, so SIGTERM is seen even while busy; worker_wake() and
         // SIGHUP set the latch.
         let since = last_run.map_or(Duration::ZERO, |t| t.elapsed());
-        let wait = delay(busy, naptime).saturating_sub(since).min(MAX_WAIT);
+        let flush_in =
+            flush_every.saturating_sub(last_flush.map_or(Duration::ZERO, |t| t.elapsed()));
+        let wait = delay(busy, naptime)
+            .saturating_sub(since)
+            .min(MAX_WAIT)
+            .min(flush_in);
         // False on SIGTERM (or postmaster death): leave the loop and exit with code 0. A SIGTERM
         // during the step may have had its latch wake-up consumed there: check the flag first.
         if shutdown_requested() || !BackgroundWorker::wait_latch(Some(wait)) {
             break;
+        }
+    }
+    drain_audit_queue(database);
+}
+
+fn flush_interval() -> Duration {
+    Duration::from_millis(gucs::AUDIT_FLUSH_INTERVAL.get().max(1) as u64)
+}
+
+/// On a clean shutdown: the sessions of this database are ending too; flush what they queue
+/// until they are gone (at most DRAIN_WAIT), then everything left.
+fn drain_audit_queue(database: u32) {
+    let deadline = Instant::now() + DRAIN_WAIT;
+    loop {
+        while audit_tick() {}
+        // SAFETY: counts the processes connected to the database (this one included).
+        let others = unsafe { pg_sys::CountDBBackends(pg_sys::Oid::from(database)) } > 1;
+        if !others || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while audit_tick() {}
+}
+
+/// One audit transaction: queued events into the log, seals, audit retention. True when a full
+/// batch was flushed (more may be waiting).
+fn audit_tick() -> bool {
+    if !audit::queue::available() {
+        return false;
+    }
+    let positions = std::panic::AssertUnwindSafe(std::cell::RefCell::new(Vec::new()));
+    // SAFETY: the worker's main loop runs outside any transaction; this one is committed or
+    // aborted below before returning.
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    }
+    let result = PgTryBuilder::new(|| {
+        let installed = Spi::get_one::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_privacy')",
+        )
+        .unwrap_or(Some(false))
+        .unwrap_or(false);
+        let tick = installed.then(|| audit::seal::worker_tick(&positions));
+        // SAFETY: the snapshot pushed above; committing inside the try also catches errors
+        // raised at commit.
+        unsafe {
+            pg_sys::PopActiveSnapshot();
+            pg_sys::CommitTransactionCommand();
+        }
+        Some(tick.unwrap_or(0))
+    })
+    .catch_others(|e| {
+        let sqlstate = match &e {
+            pg_sys::panic::CaughtError::PostgresError(r)
+            | pg_sys::panic::CaughtError::ErrorReport(r)
+            | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => {
+                sqlstate_text(r.sql_error_code() as i32)
+            }
+        };
+        log!("pg_privacy worker: the audit flush failed with SQLSTATE {sqlstate}; it is retried");
+        None
+    })
+    .execute();
+    match result {
+        Some(flushed) => {
+            audit::queue::finish(&positions.borrow());
+            flushed >= audit::seal::FLUSH_BATCH
+        }
+        None => {
+            // SAFETY: ends the failed transaction.
+            unsafe { pg_sys::AbortCurrentTransaction() };
+            audit::queue::release(&positions.borrow());
+            false
         }
     }
 }
@@ -761,6 +852,17 @@ fn wake_database(database: u32) {
     if !(alive(pid) && set_latch(pid)) {
         set_latch(launcher);
     }
+}
+
+/// Sets the latch of the worker that flushes this database's audit queue; true when one is
+/// alive (otherwise the launcher is asked to start one).
+pub fn wake_flusher(database: u32) -> bool {
+    let pid = WORKERS.share().find(database).map(|s| s.pid).unwrap_or(0);
+    if alive(pid) && set_latch(pid) {
+        return true;
+    }
+    wake_database(database);
+    false
 }
 
 /// Asks this database's worker to run due work now (at commit of the calling transaction).

@@ -3,6 +3,7 @@
 //! `cargo test`, property tests and fuzz targets. The extension only converts datums and talks
 //! to the server.
 
+pub mod audit;
 pub mod blind;
 pub mod cipher;
 pub mod envelope;

@@ -175,7 +175,9 @@ fn decrypt(
     let id = key_id_of(value)
         .map_err(|e| PrivacyError::Malformed(format!("invalid encrypted value: {e}")))?;
     let key = cache::by_id(id)?;
-    if !cache::may_decrypt(&key) {
+    let granted = cache::may_decrypt(&key);
+    crate::audit::hook::note_decrypt(key.id, &key.name, granted);
+    if !granted {
         if null_if_unavailable {
             return Ok(None);
         }

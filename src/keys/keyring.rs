@@ -131,7 +131,11 @@ fn create_key(name: Option<&str>, description: Option<&str>) -> i32 {
         })
     })
     .or_raise();
-    events::record("KEY_CREATE", &format!("key \"{name}\" version 1"));
+    events::record(
+        "KEY_CREATE",
+        Some(name),
+        &format!("key \"{name}\" version 1"),
+    );
     id
 }
 
@@ -200,7 +204,11 @@ fn rotate_key(name: Option<&str>) -> i32 {
         Ok(next)
     })
     .or_raise();
-    events::record("KEY_ROTATE", &format!("key \"{name}\" version {version}"));
+    events::record(
+        "KEY_ROTATE",
+        Some(name),
+        &format!("key \"{name}\" version {version}"),
+    );
     version
 }
 
@@ -296,6 +304,7 @@ fn revoke_key(name: Option<&str>, version: Option<i32>) {
     if !changed.is_empty() {
         events::record(
             "KEY_REVOKE",
+            Some(name),
             &format!("key \"{name}\" version {}", versions_text(&changed)),
         );
     }
@@ -335,6 +344,7 @@ fn restore_key(name: Option<&str>, version: Option<i32>) {
     if !changed.is_empty() {
         events::record(
             "KEY_RESTORE",
+            Some(name),
             &format!("key \"{name}\" version {}", versions_text(&changed)),
         );
     }
@@ -356,6 +366,7 @@ fn destroy_key(name: Option<&str>, version: Option<i32>) {
     if !changed.is_empty() {
         events::record(
             "KEY_DESTROY",
+            Some(name),
             &format!("key \"{name}\" version {}", versions_text(&changed)),
         );
     }
@@ -412,6 +423,7 @@ fn rewrap_keys() -> i32 {
     if count > 0 {
         events::record(
             "KEY_REWRAP",
+            None,
             &format!("{count} data key(s) under root key \"{}\"", active.id()),
         );
     }
@@ -436,6 +448,7 @@ fn grant_decrypt(key_name: Option<&str>, grantee: Option<pg_sys::Oid>) {
     .or_raise();
     events::record(
         "GRANT_DECRYPT",
+        Some(key_name),
         &format!("key \"{key_name}\" to {}", elevated::role_name(grantee)),
     );
 }
@@ -455,6 +468,7 @@ fn revoke_decrypt(key_name: Option<&str>, grantee: Option<pg_sys::Oid>) {
     .or_raise();
     events::record(
         "REVOKE_DECRYPT",
+        Some(key_name),
         &format!("key \"{key_name}\" from {}", elevated::role_name(grantee)),
     );
 }

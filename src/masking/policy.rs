@@ -577,6 +577,27 @@ fn mask_choice(tbl: pg_sys::Oid, col: &str) -> i64 {
     choice_for(tbl, col)
 }
 
+/// For the audit: the masked view named `view_name` (views are named after their table) and
+/// the columns of `columns` that the current role sees unmasked through it, with the table.
+pub fn unmasked_columns(view_name: &str, columns: &[String]) -> Option<(pg_sys::Oid, Vec<String>)> {
+    let rules = rules();
+    let tbl = rules
+        .keys()
+        .map(|(t, _)| *t)
+        .find(|t| elevated::relation_name(*t).as_deref() == Some(view_name))?;
+    let user = elevated::caller();
+    let unmasked: Vec<String> = columns
+        .iter()
+        .filter(|c| {
+            rules
+                .get(&(tbl, (*c).clone()))
+                .is_some_and(|list| choose(list, user) == 0)
+        })
+        .cloned()
+        .collect();
+    (!unmasked.is_empty()).then_some((tbl, unmasked))
+}
+
 /// The branch of `col` of `tbl` for the current role (see [`choose`]).
 fn choice_for(tbl: pg_sys::Oid, col: &str) -> i64 {
     match rules().get(&(tbl, col.to_string())) {

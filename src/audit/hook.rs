@@ -1,0 +1,580 @@
+//! Read auditing without triggers.
+//!
+//! - An `ExecutorEnd` hook looks at the range table of each finished statement: a table audited
+//!   with `reads => true` whose audited columns the statement selected gives a SELECT event
+//!   (object, the columns read, rows = rows the statement returned or changed). A masked view
+//!   read by a role that a rule unmasks gives an UNMASK event.
+//! - A `ProcessUtility` hook does the same for `COPY table TO`, which reads without the executor.
+//! - Decrypts count themselves per key ([`note_decrypt`]); the counts become one DECRYPT (or
+//!   DECRYPT_DENIED) event per key at the end of the top-level statement, or at the end of the
+//!   transaction (also when it aborts: a refused decrypt that raised is still recorded).
+//!
+//! Events go to the shared-memory queue ([`super::queue`]), not to the transaction.
+
+use super::queue::{self, Action, Event, FIELDS};
+use super::{txid_if_any, who, Who};
+use crate::elevated;
+use pg_privacy_core::audit::pack_names;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::CStr;
+
+/// What is read-audited: table -> audited column numbers (None: all columns).
+type ReadConfig = HashMap<pg_sys::Oid, Option<Vec<i16>>>;
+
+thread_local! {
+    static CONFIG: RefCell<Option<std::rc::Rc<ReadConfig>>> = const { RefCell::new(None) };
+    static CONFIG_SCOPE: Cell<Option<u32>> = const { Cell::new(None) };
+    static CONFIG_TABLE: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    static DEPTH: Cell<i32> = const { Cell::new(0) };
+    /// Decrypts of the current statement, per key, outcome and role: the event (made at the
+    /// first decrypt, so nothing needs the catalogs when a transaction aborts) and its count.
+    static DECRYPTS: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    /// Whether the masking rules exist here (UNMASK events need them).
+    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+}
+
+static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
+static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
+
+pub fn init() {
+    // SAFETY: called once in the postmaster while preload libraries load; previous hooks are
+    // kept and called.
+    unsafe {
+        PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
+        PREV_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
+        pg_sys::ExecutorEnd_hook = Some(executor_end);
+        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
+        pg_sys::ProcessUtility_hook = Some(process_utility);
+        pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut());
+    }
+}
+
+extern "C-unwind" fn relcache_changed(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    if relid == pg_sys::InvalidOid || CONFIG_TABLE.with(|t| t.get()) == relid {
+        CONFIG.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                *c = None;
+            }
+        });
+    }
+}
+
+extern "C-unwind" fn namespace_changed(_arg: pg_sys::Datum, _cacheid: i32, _hash: u32) {
+    // CREATE or DROP SCHEMA privacy (CREATE/DROP EXTENSION): look again.
+    CONFIG.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            *c = None;
+        }
+    });
+}
+
+static REGISTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The read-audit settings of this database (empty where pg_privacy is not installed).
+fn config() -> std::rc::Rc<ReadConfig> {
+    if !REGISTERED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: registers callbacks for the life of the backend.
+        unsafe {
+            pg_sys::CacheRegisterRelcacheCallback(Some(relcache_changed), pg_sys::Datum::from(0));
+            pg_sys::CacheRegisterSyscacheCallback(
+                pg_sys::SysCacheIdentifier::NAMESPACEOID as i32,
+                Some(namespace_changed),
+                pg_sys::Datum::from(0),
+            );
+        }
+    }
+    if crate::xact::expired(CONFIG_SCOPE.with(|s| s.get())) {
+        CONFIG.with(|c| *c.borrow_mut() = None);
+    }
+    if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
+        return c;
+    }
+    CONFIG_SCOPE.with(|s| s.set(crate::xact::scope_of_load()));
+    let loaded = load_config();
+    CONFIG.with(|c| *c.borrow_mut() = Some(loaded.clone()));
+    loaded
+}
+
+fn load_config() -> std::rc::Rc<ReadConfig> {
+    // SAFETY: catalog lookups by name inside a transaction.
+    let table = unsafe {
+        let nsp = pg_sys::get_namespace_oid(c"privacy".as_ptr(), true);
+        if nsp == pg_sys::InvalidOid {
+            pg_sys::InvalidOid
+        } else {
+            pg_sys::get_relname_relid(c"audited_tables".as_ptr(), nsp)
+        }
+    };
+    CONFIG_TABLE.with(|t| t.set(table));
+    let mut map = ReadConfig::new();
+    if table == pg_sys::InvalidOid {
+        return std::rc::Rc::new(map);
+    }
+    let rows: Vec<(pg_sys::Oid, Option<Vec<i16>>)> = elevated::run(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT a.tbl::oid, CASE WHEN a.columns IS NULL THEN NULL ELSE \
+                       ARRAY(SELECT t.attnum FROM pg_attribute t \
+                              WHERE t.attrelid = a.tbl AND t.attname = ANY (a.columns) \
+                                AND t.attnum > 0 AND NOT t.attisdropped) END \
+                       FROM privacy.audited_tables a WHERE a.reads",
+                    None,
+                    &[],
+                )
+                .map(|t| {
+                    t.filter_map(|r| {
+                        let oid = r.get::<pg_sys::Oid>(1).ok().flatten()?;
+                        let cols = r.get::<Vec<i16>>(2).ok().flatten();
+                        Some((oid, cols))
+                    })
+                    .collect()
+                })
+        })
+    })
+    .unwrap_or_default();
+    map.extend(rows);
+    std::rc::Rc::new(map)
+}
+
+struct Pending {
+    key: u32,
+    granted: bool,
+    user: pg_sys::Oid,
+    event: Event,
+}
+
+/// Counts one decrypt (or refusal) with the key `id` named `name` for the current statement.
+pub fn note_decrypt(id: u32, name: &str, granted: bool) {
+    if !queue::available() {
+        return;
+    }
+    let user = elevated::caller();
+    let counted = DECRYPTS.with(|d| {
+        let mut d = d.borrow_mut();
+        match d
+            .iter_mut()
+            .find(|p| p.key == id && p.granted == granted && p.user == user)
+        {
+            Some(p) => {
+                *p.event.rows.get_or_insert(0) += 1;
+                true
+            }
+            None => false,
+        }
+    });
+    if !counted {
+        let action = if granted {
+            Action::Decrypt
+        } else {
+            Action::DecryptDenied
+        };
+        let event = event(
+            action,
+            &who(user),
+            &format!("key {name}"),
+            &[],
+            Some(1),
+            None,
+        );
+        DECRYPTS.with(|d| {
+            d.borrow_mut().push(Pending {
+                key: id,
+                granted,
+                user,
+                event,
+            })
+        });
+    }
+}
+
+fn event(
+    action: Action,
+    w: &Who,
+    object: &str,
+    columns: &[String],
+    rows: Option<i64>,
+    detail: Option<String>,
+) -> Event {
+    let s = |o: &Option<String>| o.as_deref().unwrap_or("").as_bytes().to_vec();
+    let fields: [Vec<u8>; FIELDS] = [
+        w.session_role.as_bytes().to_vec(),
+        w.current_role.as_bytes().to_vec(),
+        s(&w.app_user),
+        s(&w.client_addr),
+        s(&w.application_name),
+        object.as_bytes().to_vec(),
+        pack_names(columns),
+        detail.unwrap_or_default().into_bytes(),
+    ];
+    Event {
+        action,
+        // SAFETY: reads the clock.
+        logged_at: unsafe { pg_sys::GetCurrentTimestamp() },
+        txid: txid_if_any(),
+        rows,
+        fields,
+        truncated: false,
+    }
+}
+
+/// Turns this backend's decrypt counts into events (one per key, outcome and role). When the
+/// transaction aborts (`aborting`), nothing may wait or raise: a full queue then counts the
+/// events as lost.
+pub fn flush_counters(aborting: bool) {
+    let pending: Vec<Pending> = DECRYPTS.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    for p in pending {
+        if aborting {
+            queue::push_nowait(&p.event);
+        } else {
+            queue::push(&p.event);
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: i32) {
+    match PREV_EXECUTOR_START {
+        Some(prev) => prev(query, eflags),
+        None => pg_sys::standard_ExecutorStart(query, eflags),
+    }
+    DEPTH.with(|d| d.set(d.get() + 1));
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
+    if !IN_HOOK.with(|h| h.get()) && pg_sys::ParallelWorkerNumber < 0 {
+        IN_HOOK.with(|h| h.set(true));
+        let r = PgTryBuilder::new(|| with_snapshot(|| note_reads(query)))
+            .finally(|| IN_HOOK.with(|h| h.set(false)))
+            .execute();
+        let _ = r;
+    }
+    match PREV_EXECUTOR_END {
+        Some(prev) => prev(query),
+        None => pg_sys::standard_ExecutorEnd(query),
+    }
+    let depth = DEPTH.with(|d| {
+        let v = (d.get() - 1).max(0);
+        d.set(v);
+        v
+    });
+    if depth == 0 {
+        flush_counters(false);
+    }
+}
+
+/// Column names of `relid` for the attribute numbers set in `cols` (offset by
+/// FirstLowInvalidHeapAttributeNumber), limited to `audited` (None: all). Whole-row references
+/// (attribute 0) count as every audited column.
+unsafe fn selected_columns(
+    relid: pg_sys::Oid,
+    cols: *mut pg_sys::Bitmapset,
+    audited: Option<&[i16]>,
+) -> Vec<String> {
+    let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
+    let mut attnums: Vec<i16> = Vec::new();
+    let mut whole_row = false;
+    let mut x = -1;
+    loop {
+        x = pg_sys::bms_next_member(cols, x);
+        if x < 0 {
+            break;
+        }
+        let attnum = (x + offset) as i16;
+        if attnum == 0 {
+            whole_row = true;
+        } else if attnum > 0 {
+            attnums.push(attnum);
+        }
+    }
+    if whole_row {
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        if !rel.is_null() {
+            let natts = (*(*rel).rd_att).natts;
+            attnums = (1..=natts as i16)
+                .filter(|&a| {
+                    let att = (*(*rel).rd_att).attrs.as_slice(natts as usize)[(a - 1) as usize];
+                    !att.attisdropped
+                })
+                .collect();
+            pg_sys::RelationClose(rel);
+        }
+    }
+    attnums
+        .into_iter()
+        .filter(|a| audited.is_none_or(|list| list.contains(a)))
+        .filter_map(|a| {
+            let p = pg_sys::get_attname(relid, a, true);
+            (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+unsafe fn note_reads(query: *mut pg_sys::QueryDesc) {
+    let estate = (*query).estate;
+    let stmt = (*query).plannedstmt;
+    if estate.is_null() || stmt.is_null() {
+        return;
+    }
+    if (*estate).es_top_eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
+        return;
+    }
+    let cfg = config();
+    let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*stmt).rtable);
+    let rows = (*estate).es_processed as i64;
+    let mut w: Option<Who> = None;
+    for rte in rtable.iter_ptr() {
+        if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION
+            || (*rte).requiredPerms & pg_sys::ACL_SELECT == 0
+        {
+            continue;
+        }
+        // The target of an INSERT, UPDATE or DELETE: audited as a change by the table's
+        // triggers (its WHERE reads are part of the change).
+        if (*rte).requiredPerms & (pg_sys::ACL_INSERT | pg_sys::ACL_UPDATE | pg_sys::ACL_DELETE)
+            != 0
+        {
+            continue;
+        }
+        let relid = (*rte).relid;
+        if (*rte).relkind == pg_sys::RELKIND_VIEW as std::ffi::c_char {
+            note_unmask(relid, rte, rows, &mut w);
+            continue;
+        }
+        let Some(audited) = cfg.get(&relid) else {
+            continue;
+        };
+        let columns = selected_columns(relid, (*rte).selectedCols, audited.as_deref());
+        if columns.is_empty() {
+            continue;
+        }
+        let Some(object) = elevated::qualified_name(relid) else {
+            continue;
+        };
+        let who = w.get_or_insert_with(|| who(elevated::caller()));
+        queue::push(&event(
+            Action::Select,
+            who,
+            &object,
+            &columns,
+            Some(rows),
+            None,
+        ));
+    }
+}
+
+/// A read of a masked view by a role that sees some of the columns it read unmasked.
+unsafe fn note_unmask(
+    view: pg_sys::Oid,
+    rte: *mut pg_sys::RangeTblEntry,
+    rows: i64,
+    w: &mut Option<Who>,
+) {
+    let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(view));
+    if nsp.is_null() || CStr::from_ptr(nsp) != c"masked" {
+        return;
+    }
+    let Some(view_name) = elevated::relation_name(view) else {
+        return;
+    };
+    let columns = selected_columns(view, (*rte).selectedCols, None);
+    if columns.is_empty() {
+        return;
+    }
+    let Some((tbl, unmasked)) = crate::masking::policy::unmasked_columns(&view_name, &columns)
+    else {
+        return;
+    };
+    let Some(object) = elevated::qualified_name(tbl) else {
+        return;
+    };
+    let detail = serde_json::json!({ "view": format!("masked.{}", view_name) }).to_string();
+    let who = w.get_or_insert_with(|| who(elevated::caller()));
+    queue::push(&event(
+        Action::Unmask,
+        who,
+        &object,
+        &unmasked,
+        Some(rows),
+        Some(detail),
+    ));
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn xact_callback(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::XactEvent::*;
+    match event {
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => {
+            DEPTH.with(|d| d.set(0));
+            flush_counters(false);
+        }
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
+            DEPTH.with(|d| d.set(0));
+            // A refused decrypt that raised is still recorded: its count is pushed here.
+            flush_counters(true);
+        }
+        _ => {}
+    }
+}
+
+/// `COPY table TO ...` reads the table without the executor.
+#[allow(clippy::too_many_arguments)]
+#[pg_guard]
+unsafe extern "C-unwind" fn process_utility(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    let copy_relid = copy_to_relation((*pstmt).utilityStmt);
+    match PREV_PROCESS_UTILITY {
+        Some(prev) => prev(
+            pstmt,
+            query_string,
+            read_only_tree,
+            context,
+            params,
+            query_env,
+            dest,
+            qc,
+        ),
+        None => pg_sys::standard_ProcessUtility(
+            pstmt,
+            query_string,
+            read_only_tree,
+            context,
+            params,
+            query_env,
+            dest,
+            qc,
+        ),
+    }
+    if let Some((relid, attlist)) = copy_relid {
+        with_snapshot(|| note_copy(relid, attlist, qc));
+    }
+}
+
+/// Runs `f` with an active snapshot: the caches it may load read tables with SPI, and at
+/// ExecutorEnd or after a utility statement the statement's snapshot is already gone.
+unsafe fn with_snapshot<T>(f: impl FnOnce() -> T) -> T {
+    if pg_sys::ActiveSnapshotSet() || !pg_sys::IsTransactionState() {
+        return f();
+    }
+    pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    let r = f();
+    pg_sys::PopActiveSnapshot();
+    r
+}
+
+unsafe fn note_copy(
+    relid: pg_sys::Oid,
+    attlist: Option<Vec<String>>,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    {
+        let cfg = config();
+        if let Some(audited) = cfg.get(&relid) {
+            let wanted: Vec<String> = match attlist {
+                Some(names) => names,
+                None => {
+                    // Every column.
+                    let all = selected_columns_all(relid);
+                    all
+                }
+            };
+            let columns: Vec<String> = wanted
+                .into_iter()
+                .filter(|n| match audited {
+                    None => true,
+                    Some(list) => {
+                        let c = std::ffi::CString::new(n.as_str()).unwrap_or_default();
+                        list.contains(&pg_sys::get_attnum(relid, c.as_ptr()))
+                    }
+                })
+                .collect();
+            if !columns.is_empty() {
+                if let Some(object) = elevated::qualified_name(relid) {
+                    let rows = if qc.is_null() {
+                        None
+                    } else {
+                        Some((*qc).nprocessed as i64)
+                    };
+                    let detail = serde_json::json!({ "statement": "COPY" }).to_string();
+                    queue::push(&event(
+                        Action::Select,
+                        &who(elevated::caller()),
+                        &object,
+                        &columns,
+                        rows,
+                        Some(detail),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+unsafe fn selected_columns_all(relid: pg_sys::Oid) -> Vec<String> {
+    let mut out = Vec::new();
+    let rel = pg_sys::RelationIdGetRelation(relid);
+    if rel.is_null() {
+        return out;
+    }
+    let natts = (*(*rel).rd_att).natts as usize;
+    for att in (*(*rel).rd_att).attrs.as_slice(natts) {
+        if !att.attisdropped {
+            out.push(
+                CStr::from_ptr(att.attname.data.as_ptr())
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    pg_sys::RelationClose(rel);
+    out
+}
+
+/// The table of a `COPY table [(columns)] TO ...`, and its column list if it has one.
+unsafe fn copy_to_relation(node: *mut pg_sys::Node) -> Option<(pg_sys::Oid, Option<Vec<String>>)> {
+    if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_CopyStmt {
+        return None;
+    }
+    let copy = node as *mut pg_sys::CopyStmt;
+    if (*copy).is_from || (*copy).relation.is_null() || !queue::available() {
+        return None;
+    }
+    // SAFETY (lookup): resolves the name without locking; a missing table is COPY's own error.
+    let relid = pg_sys::RangeVarGetRelidExtended(
+        (*copy).relation,
+        pg_sys::NoLock as i32,
+        pg_sys::RVROption::RVR_MISSING_OK,
+        None,
+        std::ptr::null_mut(),
+    );
+    if relid == pg_sys::InvalidOid {
+        return None;
+    }
+    let attlist = (!(*copy).attlist.is_null()).then(|| {
+        pgrx::PgList::<pg_sys::Node>::from_pg((*copy).attlist)
+            .iter_ptr()
+            .filter_map(|n| {
+                let s = (*(n as *mut pg_sys::String)).sval;
+                (!s.is_null()).then(|| CStr::from_ptr(s).to_string_lossy().into_owned())
+            })
+            .collect()
+    });
+    Some((relid, attlist))
+}
