@@ -89,15 +89,6 @@ pub fn role_name(role: pg_sys::Oid) -> String {
     }
 }
 
-/// The name of a relation (without schema), None if it does not exist.
-pub fn relation_name(relid: pg_sys::Oid) -> Option<String> {
-    // SAFETY: a syscache lookup by oid; returns NULL for a missing relation.
-    unsafe {
-        let p = pg_sys::get_rel_name(relid);
-        (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
-    }
-}
-
 /// `schema.table`, each part quoted as needed (as `format('%I.%I')` writes it).
 pub fn qualified_name(relid: pg_sys::Oid) -> Option<String> {
     // SAFETY: syscache lookups by oid; quote_identifier returns its argument or a new string.

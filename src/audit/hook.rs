@@ -28,7 +28,10 @@ thread_local! {
     static CONFIG: RefCell<Option<std::rc::Rc<ReadConfig>>> = const { RefCell::new(None) };
     static CONFIG_SCOPE: Cell<Option<u32>> = const { Cell::new(None) };
     static CONFIG_TABLE: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    /// Executor nesting: 1 inside a top-level statement. Errors skip ExecutorEnd, so the depth
+    /// a subtransaction started at is restored when it aborts (savepoints, exception blocks).
     static DEPTH: Cell<i32> = const { Cell::new(0) };
+    static SUBXACT_DEPTHS: RefCell<Vec<(pg_sys::SubTransactionId, i32)>> = const { RefCell::new(Vec::new()) };
     /// Decrypts of the current statement, per key, outcome and role: the event (made at the
     /// first decrypt, so nothing needs the catalogs when a transaction aborts) and its count.
     static DECRYPTS: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
@@ -51,6 +54,7 @@ pub fn init() {
         PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
         pg_sys::ProcessUtility_hook = Some(process_utility);
         pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(subxact_callback), std::ptr::null_mut());
     }
 }
 
@@ -329,6 +333,20 @@ unsafe fn note_reads(query: *mut pg_sys::QueryDesc) {
     let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*stmt).rtable);
     let rows = (*estate).es_processed as i64;
     let mut w: Option<Who> = None;
+    // Masked views read: the columns the statement selected from each, by table. The table's own
+    // entry lists every column the view's definition uses.
+    let mut through_views: Vec<(pg_sys::Oid, Vec<String>)> = Vec::new();
+    for rte in rtable.iter_ptr() {
+        if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION
+            && (*rte).relkind == pg_sys::RELKIND_VIEW as std::ffi::c_char
+            && (*rte).requiredPerms & pg_sys::ACL_SELECT != 0
+        {
+            if let Some((tbl, cols)) = masked_view_columns((*rte).relid, rte) {
+                note_unmask((*rte).relid, tbl, &cols, rows, &mut w);
+                through_views.push((tbl, cols));
+            }
+        }
+    }
     for rte in rtable.iter_ptr() {
         if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION
             || (*rte).requiredPerms & pg_sys::ACL_SELECT == 0
@@ -344,13 +362,19 @@ unsafe fn note_reads(query: *mut pg_sys::QueryDesc) {
         }
         let relid = (*rte).relid;
         if (*rte).relkind == pg_sys::RELKIND_VIEW as std::ffi::c_char {
-            note_unmask(relid, rte, rows, &mut w);
             continue;
         }
         let Some(audited) = cfg.get(&relid) else {
             continue;
         };
-        let columns = selected_columns(relid, (*rte).selectedCols, audited.as_deref());
+        let mut columns = selected_columns(relid, (*rte).selectedCols, audited.as_deref());
+        if (*rte).checkAsUser != pg_sys::InvalidOid {
+            // Read through a view (checked as its owner): a masked view's own columns say what
+            // the statement read.
+            if let Some((_, read)) = through_views.iter().find(|(t, _)| *t == relid) {
+                columns.retain(|c| read.contains(c));
+            }
+        }
         if columns.is_empty() {
             continue;
         }
@@ -369,41 +393,65 @@ unsafe fn note_reads(query: *mut pg_sys::QueryDesc) {
     }
 }
 
+/// The one table a view reads, from its rewrite rule (a masked view reads exactly one).
+unsafe fn view_base_table(view: pg_sys::Oid) -> Option<pg_sys::Oid> {
+    let rel = pg_sys::RelationIdGetRelation(view);
+    if rel.is_null() {
+        return None;
+    }
+    let mut found = None;
+    let rules = (*rel).rd_rules;
+    if !rules.is_null() && (*rules).numLocks > 0 {
+        let rule = *(*rules).rules;
+        let actions = pgrx::PgList::<pg_sys::Query>::from_pg((*rule).actions);
+        if let Some(q) = actions.get_ptr(0) {
+            let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*q).rtable);
+            let tables: Vec<pg_sys::Oid> = rtable
+                .iter_ptr()
+                .filter(|r| (**r).rtekind == pg_sys::RTEKind::RTE_RELATION && (**r).relid != view)
+                .map(|r| (*r).relid)
+                .collect();
+            if tables.len() == 1 {
+                found = Some(tables[0]);
+            }
+        }
+    }
+    pg_sys::RelationClose(rel);
+    found
+}
+
+/// For a masked view: its table and the columns the statement selected from the view.
+unsafe fn masked_view_columns(
+    view: pg_sys::Oid,
+    rte: *mut pg_sys::RangeTblEntry,
+) -> Option<(pg_sys::Oid, Vec<String>)> {
+    let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(view));
+    if nsp.is_null() || CStr::from_ptr(nsp) != c"masked" {
+        return None;
+    }
+    let tbl = view_base_table(view)?;
+    Some((tbl, selected_columns(view, (*rte).selectedCols, None)))
+}
+
 /// A read of a masked view by a role that sees some of the columns it read unmasked.
 unsafe fn note_unmask(
     view: pg_sys::Oid,
-    rte: *mut pg_sys::RangeTblEntry,
+    tbl: pg_sys::Oid,
+    columns: &[String],
     rows: i64,
     w: &mut Option<Who>,
 ) {
-    let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(view));
-    if nsp.is_null() || CStr::from_ptr(nsp) != c"masked" {
+    let unmasked = crate::masking::policy::unmasked_columns(tbl, columns);
+    if unmasked.is_empty() {
         return;
     }
-    let Some(view_name) = elevated::relation_name(view) else {
-        return;
-    };
-    let columns = selected_columns(view, (*rte).selectedCols, None);
-    if columns.is_empty() {
-        return;
-    }
-    let Some((tbl, unmasked)) = crate::masking::policy::unmasked_columns(&view_name, &columns)
-    else {
-        return;
-    };
     let Some(object) = elevated::qualified_name(tbl) else {
         return;
     };
-    let detail = serde_json::json!({ "view": format!("masked.{}", view_name) }).to_string();
+    let view_name = elevated::qualified_name(view).unwrap_or_default();
+    let detail = serde_json::json!({ "view": view_name }).to_string();
     let who = w.get_or_insert_with(|| who(elevated::caller()));
-    queue::push(&event(
-        Action::Unmask,
-        who,
-        &object,
-        &unmasked,
-        Some(rows),
-        Some(detail),
-    ));
+    queue::push(&event(Action::Unmask, who, &object, &unmasked, Some(rows), Some(detail)));
 }
 
 #[pg_guard]
@@ -415,12 +463,45 @@ unsafe extern "C-unwind" fn xact_callback(
     match event {
         XACT_EVENT_PRE_COMMIT | XACT_EVENT_PARALLEL_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => {
             DEPTH.with(|d| d.set(0));
+            SUBXACT_DEPTHS.with(|s| s.borrow_mut().clear());
             flush_counters(false);
         }
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
             DEPTH.with(|d| d.set(0));
+            SUBXACT_DEPTHS.with(|s| s.borrow_mut().clear());
             // A refused decrypt that raised is still recorded: its count is pushed here.
             flush_counters(true);
+        }
+        _ => {}
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn subxact_callback(
+    event: pg_sys::SubXactEvent::Type,
+    my_subid: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::SubXactEvent::*;
+    match event {
+        SUBXACT_EVENT_START_SUB => {
+            let depth = DEPTH.with(|d| d.get());
+            SUBXACT_DEPTHS.with(|s| s.borrow_mut().push((my_subid, depth)));
+        }
+        SUBXACT_EVENT_COMMIT_SUB | SUBXACT_EVENT_ABORT_SUB => {
+            let saved = SUBXACT_DEPTHS.with(|s| {
+                let mut s = s.borrow_mut();
+                let at = s.iter().rposition(|(id, _)| *id == my_subid)?;
+                let depth = s[at].1;
+                s.truncate(at);
+                Some(depth)
+            });
+            if event == SUBXACT_EVENT_ABORT_SUB {
+                if let Some(depth) = saved {
+                    DEPTH.with(|d| d.set(depth));
+                }
+            }
         }
         _ => {}
     }

@@ -577,16 +577,12 @@ fn mask_choice(tbl: pg_sys::Oid, col: &str) -> i64 {
     choice_for(tbl, col)
 }
 
-/// For the audit: the masked view named `view_name` (views are named after their table) and
-/// the columns of `columns` that the current role sees unmasked through it, with the table.
-pub fn unmasked_columns(view_name: &str, columns: &[String]) -> Option<(pg_sys::Oid, Vec<String>)> {
+/// For the audit: the columns of `columns` of `tbl` that the current role sees unmasked through
+/// its masked view.
+pub fn unmasked_columns(tbl: pg_sys::Oid, columns: &[String]) -> Vec<String> {
     let rules = rules();
-    let tbl = rules
-        .keys()
-        .map(|(t, _)| *t)
-        .find(|t| elevated::relation_name(*t).as_deref() == Some(view_name))?;
     let user = elevated::caller();
-    let unmasked: Vec<String> = columns
+    columns
         .iter()
         .filter(|c| {
             rules
@@ -594,8 +590,7 @@ pub fn unmasked_columns(view_name: &str, columns: &[String]) -> Option<(pg_sys::
                 .is_some_and(|list| choose(list, user) == 0)
         })
         .cloned()
-        .collect();
-    (!unmasked.is_empty()).then_some((tbl, unmasked))
+        .collect()
 }
 
 /// The branch of `col` of `tbl` for the current role (see [`choose`]).
