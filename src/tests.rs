@@ -15,6 +15,42 @@ mod tests {
     }
 
     #[pg_test]
+    fn audit_rows_get_their_hash_and_verify_recomputes_it() {
+        Spi::run("CREATE TABLE t_audit (id int PRIMARY KEY, email text, note text)").unwrap();
+        Spi::run("SELECT privacy.mask_column('t_audit', 'email', 'privacy.mask_email(email)')")
+            .unwrap();
+        Spi::run("SELECT privacy.audit_table('t_audit')").unwrap();
+        Spi::run(
+            "INSERT INTO t_audit VALUES (1, 'ann@example.com', 'x'), (2, 'bo@example.com', 'y')",
+        )
+        .unwrap();
+        Spi::run("UPDATE t_audit SET note = 'z'").unwrap();
+        let (rows, masked) = Spi::get_two::<i64, i64>(
+            "SELECT count(*), count(*) FILTER (WHERE new_values->>'email' LIKE '_*%@example.com') \
+               FROM privacy.audit_log WHERE object = 'public.t_audit'",
+        )
+        .unwrap();
+        assert_eq!(rows, Some(4));
+        assert_eq!(masked, Some(4));
+        let hashes = Spi::get_one::<i64>(
+            "SELECT count(*) FROM privacy.audit_log WHERE length(row_hash) = 32",
+        )
+        .unwrap();
+        let all = Spi::get_one::<i64>("SELECT count(*) FROM privacy.audit_log").unwrap();
+        assert_eq!(hashes, all);
+        let (ok, bad) =
+            Spi::get_two::<bool, i64>("SELECT ok, first_bad_id FROM privacy.audit_verify()")
+                .unwrap();
+        assert_eq!(ok, Some(true));
+        assert_eq!(bad, None);
+    }
+
+    #[pg_test(error = "privacy.audit_log is append-only")]
+    fn the_audit_log_refuses_updates() {
+        Spi::run("UPDATE privacy.audit_log SET app_user = 'someone else'").unwrap();
+    }
+
+    #[pg_test]
     fn status_reports_a_preloaded_library_and_the_test_root_key() {
         let s = status();
         assert_eq!(s["version"], env!("CARGO_PKG_VERSION"));

@@ -50,6 +50,8 @@ const SLOTS: usize = 256;
 const RELEASE_WAIT: Duration = Duration::from_secs(3);
 /// At a clean shutdown, how long the worker keeps flushing while sessions of its database end.
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
+/// How often the worker looks for rows to seal when no read events arrive.
+const SEAL_EVERY: Duration = Duration::from_secs(1);
 
 const STEP_QUERY: &CStr = c"SELECT privacy._worker_step()";
 
@@ -575,8 +577,14 @@ pub extern "C-unwind" fn privacy_worker_main(arg: pg_sys::Datum) {
         });
         // The audit queue: every privacy.audit_flush_interval, and at once when a backend
         // woke the worker for it (queue half full, or audit_flush()).
+        // Queued events every flush interval (at once when a backend asks: queue half full,
+        // or audit_flush()); seals and audit retention at least every second.
         let flush_every = flush_interval();
-        if last_flush.is_none_or(|t| t.elapsed() >= flush_every) || audit::queue::has_ready() {
+        let since = last_flush.map_or(Duration::MAX, |t| t.elapsed());
+        let flush = audit::queue::take_flush_request()
+            || since >= flush_every.max(SEAL_EVERY)
+            || (since >= flush_every && audit::queue::has_ready());
+        if flush {
             while audit_tick() {}
             last_flush = Some(Instant::now());
         }

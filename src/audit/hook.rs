@@ -254,10 +254,9 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
 unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
     if !IN_HOOK.with(|h| h.get()) && pg_sys::ParallelWorkerNumber < 0 {
         IN_HOOK.with(|h| h.set(true));
-        let r = PgTryBuilder::new(|| with_snapshot(|| note_reads(query)))
+        PgTryBuilder::new(|| with_snapshot(|| note_reads(query)))
             .finally(|| IN_HOOK.with(|h| h.set(false)))
             .execute();
-        let _ = r;
     }
     match PREV_EXECUTOR_END {
         Some(prev) => prev(query),
@@ -451,7 +450,14 @@ unsafe fn note_unmask(
     let view_name = elevated::qualified_name(view).unwrap_or_default();
     let detail = serde_json::json!({ "view": view_name }).to_string();
     let who = w.get_or_insert_with(|| who(elevated::caller()));
-    queue::push(&event(Action::Unmask, who, &object, &unmasked, Some(rows), Some(detail)));
+    queue::push(&event(
+        Action::Unmask,
+        who,
+        &object,
+        &unmasked,
+        Some(rows),
+        Some(detail),
+    ));
 }
 
 #[pg_guard]
@@ -570,11 +576,8 @@ unsafe fn note_copy(
         if let Some(audited) = cfg.get(&relid) {
             let wanted: Vec<String> = match attlist {
                 Some(names) => names,
-                None => {
-                    // Every column.
-                    let all = selected_columns_all(relid);
-                    all
-                }
+                // Every column.
+                None => selected_columns_all(relid),
             };
             let columns: Vec<String> = wanted
                 .into_iter()

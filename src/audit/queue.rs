@@ -111,6 +111,8 @@ struct Header {
     dropped: u64,
     waits: u64,
     truncated: u64,
+    /// A backend waits for the flusher (queue half full or full, or audit_flush()).
+    flush_requested: u64,
 }
 
 static mut QUEUE: *mut Header = std::ptr::null_mut();
@@ -280,7 +282,7 @@ fn try_push(event: &Event) -> bool {
     drop(q);
     // Half full: ask the worker to flush before anyone has to wait.
     if tail - head + 1 == cap / 2 {
-        worker::wake_flusher(database);
+        request_flush(database);
     }
     true
 }
@@ -298,7 +300,7 @@ pub fn push(event: &Event) {
     let mut no_flusher_since: Option<Instant> = None;
     loop {
         // Full: the worker makes room; wait for it as long as one serves this database.
-        if worker::wake_flusher(database) {
+        if request_flush(database) {
             no_flusher_since = None;
         } else {
             let since = *no_flusher_since.get_or_insert_with(Instant::now);
@@ -318,6 +320,24 @@ pub fn push(event: &Event) {
             return;
         }
     }
+}
+
+/// Asks the database's worker to flush now; true when a worker serves the database.
+pub fn request_flush(database: u32) -> bool {
+    {
+        let mut q = Locked::acquire();
+        q.header().flush_requested = 1;
+    }
+    worker::wake_flusher(database)
+}
+
+/// In the worker: whether a backend asked for a flush since the last call.
+pub fn take_flush_request() -> bool {
+    if !available() {
+        return false;
+    }
+    let mut q = Locked::acquire();
+    std::mem::take(&mut q.header().flush_requested) != 0
 }
 
 /// From an aborting transaction: put the event in if there is room, else count it as lost

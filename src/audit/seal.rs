@@ -31,8 +31,6 @@ const BLOCK_ROWS: usize = 10_000;
 pub const FLUSH_BATCH: usize = 5_000;
 /// Most blocks removed by one audit retention step.
 const RETENTION_BLOCKS: i64 = 20;
-/// How often audit retention looks for expired blocks.
-const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// How long `audit_flush()` waits for a worker that is not there.
 const FLUSH_WAIT_NO_WORKER: Duration = Duration::from_secs(30);
 
@@ -456,9 +454,11 @@ pub fn retention_step() -> i64 {
     if minutes <= 0 {
         return 0;
     }
+    // At most once a naptime.
+    let every = Duration::from_secs(gucs::WORKER_NAPTIME.get().max(1) as u64);
     if LAST_RETENTION
         .with(|l| l.get())
-        .is_some_and(|t| t.elapsed() < RETENTION_EVERY)
+        .is_some_and(|t| t.elapsed() < every)
     {
         return 0;
     }
@@ -556,7 +556,7 @@ fn audit_flush() -> i64 {
                 "The pg_privacy worker logs why (SQLSTATE) in the server log."
             );
         }
-        if crate::worker::wake_flusher(database) {
+        if queue::request_flush(database) {
             no_worker_since = None;
         } else if no_worker_since.get_or_insert_with(Instant::now).elapsed() >= FLUSH_WAIT_NO_WORKER
         {
