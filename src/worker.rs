@@ -561,6 +561,7 @@ pub extern "C-unwind" fn privacy_worker_main(arg: pg_sys::Datum) {
     report_activity(pg_sys::BackendState::STATE_IDLE, None);
 
     let mut last_flush: Option<Instant> = None;
+    let mut last_seal: Option<Instant> = None;
     let mut warned_no_step = false;
     // The SQLSTATE of the failing step and when it was last logged.
     let mut failing: Option<(String, Instant)> = None;
@@ -575,18 +576,19 @@ pub extern "C-unwind" fn privacy_worker_main(arg: pg_sys::Datum) {
             slot.naptime = naptime;
             wake = std::mem::take(&mut slot.wake);
         });
-        // The audit queue: every privacy.audit_flush_interval, and at once when a backend
-        // woke the worker for it (queue half full, or audit_flush()).
-        // Queued events every flush interval (at once when a backend asks: queue half full,
-        // or audit_flush()); seals and audit retention at least every second.
+        // Queued events every privacy.audit_flush_interval (at once when a backend asks: queue
+        // half full, full, or audit_flush()); seals and audit retention every second.
         let flush_every = flush_interval();
-        let since = last_flush.map_or(Duration::MAX, |t| t.elapsed());
+        let since_flush = last_flush.map_or(Duration::MAX, |t| t.elapsed());
+        let since_seal = last_seal.map_or(Duration::MAX, |t| t.elapsed());
         let flush = audit::queue::take_flush_request()
-            || since >= flush_every.max(SEAL_EVERY)
-            || (since >= flush_every && audit::queue::has_ready());
-        if flush {
-            while audit_tick() {}
-            last_flush = Some(Instant::now());
+            || (since_flush >= flush_every && audit::queue::has_ready());
+        if flush || since_seal >= SEAL_EVERY {
+            while audit_tick(flush) {}
+            if flush || since_flush >= flush_every {
+                last_flush = Some(Instant::now());
+            }
+            last_seal = Some(Instant::now());
         }
         let due = match last_run {
             None => true,
@@ -664,10 +666,12 @@ pub extern "C-unwind" fn privacy_worker_main(arg: pg_sys::Datum) {
         let since = last_run.map_or(Duration::ZERO, |t| t.elapsed());
         let flush_in =
             flush_every.saturating_sub(last_flush.map_or(Duration::ZERO, |t| t.elapsed()));
+        let seal_in = SEAL_EVERY.saturating_sub(last_seal.map_or(Duration::ZERO, |t| t.elapsed()));
         let wait = delay(busy, naptime)
             .saturating_sub(since)
             .min(MAX_WAIT)
-            .min(flush_in);
+            .min(flush_in)
+            .min(seal_in);
         // False on SIGTERM (or postmaster death): leave the loop and exit with code 0. A SIGTERM
         // during the step may have had its latch wake-up consumed there: check the flag first.
         if shutdown_requested() || !BackgroundWorker::wait_latch(Some(wait)) {
@@ -686,7 +690,7 @@ fn flush_interval() -> Duration {
 fn drain_audit_queue(database: u32) {
     let deadline = Instant::now() + DRAIN_WAIT;
     loop {
-        while audit_tick() {}
+        while audit_tick(true) {}
         // SAFETY: counts the processes connected to the database (this one included).
         let others = unsafe { pg_sys::CountDBBackends(pg_sys::Oid::from(database)) } > 1;
         if !others || Instant::now() >= deadline {
@@ -694,12 +698,13 @@ fn drain_audit_queue(database: u32) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    while audit_tick() {}
+    while audit_tick(true) {}
 }
 
-/// One audit transaction: queued events into the log, seals, audit retention. True when a full
+/// One audit transaction: queued events into the log (with `flush`), seals, audit retention. True
+/// when a full
 /// batch was flushed (more may be waiting).
-fn audit_tick() -> bool {
+fn audit_tick(flush: bool) -> bool {
     if !audit::queue::available() {
         return false;
     }
@@ -717,7 +722,7 @@ fn audit_tick() -> bool {
         )
         .unwrap_or(Some(false))
         .unwrap_or(false);
-        let tick = installed.then(|| audit::seal::worker_tick(&positions));
+        let tick = installed.then(|| audit::seal::worker_tick(flush, &positions));
         // SAFETY: the snapshot pushed above; committing inside the try also catches errors
         // raised at commit.
         unsafe {

@@ -40,6 +40,7 @@ thread_local! {
 }
 
 static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
+static mut PREV_EXECUTOR_RUN: pg_sys::ExecutorRun_hook_type = None;
 static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
 static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
@@ -49,6 +50,8 @@ pub fn init() {
     unsafe {
         PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
         pg_sys::ExecutorStart_hook = Some(executor_start);
+        PREV_EXECUTOR_RUN = pg_sys::ExecutorRun_hook;
+        pg_sys::ExecutorRun_hook = Some(executor_run);
         PREV_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
         pg_sys::ExecutorEnd_hook = Some(executor_end);
         PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
@@ -241,6 +244,20 @@ pub fn flush_counters(aborting: bool) {
     }
 }
 
+/// Read events of statements that are running, by query descriptor: pushed at ExecutorEnd
+/// with the rows of every run (each FETCH of a cursor is a run), or when the (sub)transaction
+/// aborts with the rows so far (a cursor still open at ROLLBACK, a statement that failed).
+struct Running {
+    query: usize,
+    subxact: pg_sys::SubTransactionId,
+    rows: u64,
+    events: Vec<Event>,
+}
+
+thread_local! {
+    static RUNNING: RefCell<Vec<Running>> = const { RefCell::new(Vec::new()) };
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: i32) {
     match PREV_EXECUTOR_START {
@@ -248,20 +265,79 @@ unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags
         None => pg_sys::standard_ExecutorStart(query, eflags),
     }
     DEPTH.with(|d| d.set(d.get() + 1));
+    if !IN_HOOK.with(|h| h.get()) && pg_sys::ParallelWorkerNumber < 0 {
+        IN_HOOK.with(|h| h.set(true));
+        let events = PgTryBuilder::new(|| with_snapshot(|| collect_reads(query, eflags)))
+            .finally(|| IN_HOOK.with(|h| h.set(false)))
+            .execute();
+        if !events.is_empty() {
+            let subxact = pg_sys::GetCurrentSubTransactionId();
+            RUNNING.with(|r| {
+                r.borrow_mut().push(Running {
+                    query: query as usize,
+                    subxact,
+                    rows: 0,
+                    events,
+                })
+            });
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn executor_run(
+    query: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+    execute_once: bool,
+) {
+    match PREV_EXECUTOR_RUN {
+        Some(prev) => prev(query, direction, count, execute_once),
+        None => pg_sys::standard_ExecutorRun(query, direction, count, execute_once),
+    }
+    let estate = (*query).estate;
+    if !estate.is_null() {
+        let n = (*estate).es_processed;
+        RUNNING.with(|r| {
+            if let Some(run) = r
+                .borrow_mut()
+                .iter_mut()
+                .find(|x| x.query == query as usize)
+            {
+                run.rows += n;
+            }
+        });
+    }
+}
+
+/// Pushes the read events of finished statements.
+fn push_reads(runs: Vec<Running>, aborting: bool) {
+    for run in runs {
+        for mut e in run.events {
+            e.rows = Some(run.rows as i64);
+            if aborting {
+                queue::push_nowait(&e);
+            } else {
+                queue::push(&e);
+            }
+        }
+    }
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn executor_end(query: *mut pg_sys::QueryDesc) {
-    if !IN_HOOK.with(|h| h.get()) && pg_sys::ParallelWorkerNumber < 0 {
-        IN_HOOK.with(|h| h.set(true));
-        PgTryBuilder::new(|| with_snapshot(|| note_reads(query)))
-            .finally(|| IN_HOOK.with(|h| h.set(false)))
-            .execute();
-    }
+    let done: Vec<Running> = RUNNING.with(|r| {
+        let mut r = r.borrow_mut();
+        match r.iter().position(|x| x.query == query as usize) {
+            Some(i) => vec![r.remove(i)],
+            None => Vec::new(),
+        }
+    });
     match PREV_EXECUTOR_END {
         Some(prev) => prev(query),
         None => pg_sys::standard_ExecutorEnd(query),
     }
+    push_reads(done, false);
     let depth = DEPTH.with(|d| {
         let v = (d.get() - 1).max(0);
         d.set(v);
@@ -319,36 +395,98 @@ unsafe fn selected_columns(
         .collect()
 }
 
-unsafe fn note_reads(query: *mut pg_sys::QueryDesc) {
-    let estate = (*query).estate;
-    let stmt = (*query).plannedstmt;
-    if estate.is_null() || stmt.is_null() {
-        return;
+/// The columns (attribute numbers, by table) that a view's selected columns are computed from:
+/// the variables of the view's target entries for those columns.
+unsafe fn view_reads(
+    view: pg_sys::Oid,
+    rte: *mut pg_sys::RangeTblEntry,
+) -> Vec<(pg_sys::Oid, i16)> {
+    let mut out = Vec::new();
+    let rel = pg_sys::RelationIdGetRelation(view);
+    if rel.is_null() {
+        return out;
     }
-    if (*estate).es_top_eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
-        return;
+    let rules = (*rel).rd_rules;
+    if !rules.is_null() && (*rules).numLocks > 0 {
+        let rule = *(*rules).rules;
+        let actions = pgrx::PgList::<pg_sys::Query>::from_pg((*rule).actions);
+        if let Some(q) = actions.get_ptr(0) {
+            let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*q).rtable);
+            let targets = pgrx::PgList::<pg_sys::TargetEntry>::from_pg((*q).targetList);
+            let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
+            let mut x = -1;
+            loop {
+                x = pg_sys::bms_next_member((*rte).selectedCols, x);
+                if x < 0 {
+                    break;
+                }
+                let attnum = x + offset;
+                // Whole-row: every column of the view.
+                let wanted: Vec<usize> = if attnum == 0 {
+                    (1..=targets.len()).collect()
+                } else if attnum > 0 {
+                    vec![attnum as usize]
+                } else {
+                    Vec::new()
+                };
+                for resno in wanted {
+                    let Some(te) = targets.get_ptr(resno - 1) else {
+                        continue;
+                    };
+                    let flags = (pg_sys::PVC_RECURSE_AGGREGATES
+                        | pg_sys::PVC_RECURSE_WINDOWFUNCS
+                        | pg_sys::PVC_RECURSE_PLACEHOLDERS) as i32;
+                    let vars = pg_sys::pull_var_clause((*te).expr as *mut pg_sys::Node, flags);
+                    for v in pgrx::PgList::<pg_sys::Var>::from_pg(vars).iter_ptr() {
+                        if (*v).varlevelsup != 0 || (*v).varno < 1 {
+                            continue;
+                        }
+                        if let Some(src) = rtable.get_ptr((*v).varno as usize - 1) {
+                            if (*src).rtekind == pg_sys::RTEKind::RTE_RELATION {
+                                out.push(((*src).relid, (*v).varattno));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    pg_sys::RelationClose(rel);
+    out
+}
+
+/// The read events of a statement about to run (rows are filled in as it runs).
+unsafe fn collect_reads(query: *mut pg_sys::QueryDesc, eflags: i32) -> Vec<Event> {
+    let mut events = Vec::new();
+    let stmt = (*query).plannedstmt;
+    if stmt.is_null() || eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
+        return events;
     }
     let cfg = config();
     let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg((*stmt).rtable);
-    let rows = (*estate).es_processed as i64;
     let mut w: Option<Who> = None;
-    // Masked views read: the columns the statement selected from each, by table. The table's own
-    // entry lists every column the view's definition uses.
-    let mut through_views: Vec<(pg_sys::Oid, Vec<String>)> = Vec::new();
+    // Views read: what their selected columns are computed from. A table read through a view
+    // (checked as the view's owner) lists every column the view's definition uses; the view's
+    // entries say which of them the statement read.
+    let mut through_views: Vec<(pg_sys::Oid, i16)> = Vec::new();
     for rte in rtable.iter_ptr() {
-        if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION
-            && (*rte).relkind == pg_sys::RELKIND_VIEW as std::ffi::c_char
-            && (*rte).requiredPerms & pg_sys::ACL_SELECT != 0
+        if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION
+            || (*rte).relkind != pg_sys::RELKIND_VIEW as std::ffi::c_char
+            || (*rte).requiredPerms & pg_sys::ACL_SELECT == 0
         {
-            if let Some((tbl, cols)) = masked_view_columns((*rte).relid, rte) {
-                note_unmask((*rte).relid, tbl, &cols, rows, &mut w);
-                through_views.push((tbl, cols));
+            continue;
+        }
+        through_views.extend(view_reads((*rte).relid, rte));
+        if let Some((tbl, cols)) = masked_view_columns((*rte).relid, rte) {
+            if let Some(e) = unmask_event((*rte).relid, tbl, &cols, &mut w) {
+                events.push(e);
             }
         }
     }
     for rte in rtable.iter_ptr() {
         if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION
             || (*rte).requiredPerms & pg_sys::ACL_SELECT == 0
+            || (*rte).relkind == pg_sys::RELKIND_VIEW as std::ffi::c_char
         {
             continue;
         }
@@ -360,17 +498,23 @@ unsafe fn note_reads(query: *mut pg_sys::QueryDesc) {
             continue;
         }
         let relid = (*rte).relid;
-        if (*rte).relkind == pg_sys::RELKIND_VIEW as std::ffi::c_char {
-            continue;
-        }
         let Some(audited) = cfg.get(&relid) else {
             continue;
         };
         let mut columns = selected_columns(relid, (*rte).selectedCols, audited.as_deref());
-        if (*rte).checkAsUser != pg_sys::InvalidOid {
-            // Read through a view (checked as its owner): a masked view's own columns say what
-            // the statement read.
-            if let Some((_, read)) = through_views.iter().find(|(t, _)| *t == relid) {
+        if (*rte).checkAsUser != pg_sys::InvalidOid
+            && through_views.iter().any(|(t, _)| *t == relid)
+        {
+            let read: Vec<String> = through_views
+                .iter()
+                .filter(|(t, a)| *t == relid && *a > 0)
+                .filter_map(|(_, a)| {
+                    let p = pg_sys::get_attname(relid, *a, true);
+                    (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+                })
+                .collect();
+            let whole_row = through_views.iter().any(|(t, a)| *t == relid && *a == 0);
+            if !whole_row {
                 columns.retain(|c| read.contains(c));
             }
         }
@@ -381,15 +525,9 @@ unsafe fn note_reads(query: *mut pg_sys::QueryDesc) {
             continue;
         };
         let who = w.get_or_insert_with(|| who(elevated::caller()));
-        queue::push(&event(
-            Action::Select,
-            who,
-            &object,
-            &columns,
-            Some(rows),
-            None,
-        ));
+        events.push(event(Action::Select, who, &object, &columns, Some(0), None));
     }
+    events
 }
 
 /// The one table a view reads, from its rewrite rule (a masked view reads exactly one).
@@ -433,31 +571,28 @@ unsafe fn masked_view_columns(
 }
 
 /// A read of a masked view by a role that sees some of the columns it read unmasked.
-unsafe fn note_unmask(
+unsafe fn unmask_event(
     view: pg_sys::Oid,
     tbl: pg_sys::Oid,
     columns: &[String],
-    rows: i64,
     w: &mut Option<Who>,
-) {
+) -> Option<Event> {
     let unmasked = crate::masking::policy::unmasked_columns(tbl, columns);
     if unmasked.is_empty() {
-        return;
+        return None;
     }
-    let Some(object) = elevated::qualified_name(tbl) else {
-        return;
-    };
+    let object = elevated::qualified_name(tbl)?;
     let view_name = elevated::qualified_name(view).unwrap_or_default();
     let detail = serde_json::json!({ "view": view_name }).to_string();
     let who = w.get_or_insert_with(|| who(elevated::caller()));
-    queue::push(&event(
+    Some(event(
         Action::Unmask,
         who,
         &object,
         &unmasked,
-        Some(rows),
+        Some(0),
         Some(detail),
-    ));
+    ))
 }
 
 #[pg_guard]
@@ -475,6 +610,9 @@ unsafe extern "C-unwind" fn xact_callback(
         XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
             DEPTH.with(|d| d.set(0));
             SUBXACT_DEPTHS.with(|s| s.borrow_mut().clear());
+            // Reads of statements (and cursors) that never reached ExecutorEnd still happened.
+            let running = RUNNING.with(|r| std::mem::take(&mut *r.borrow_mut()));
+            push_reads(running, true);
             // A refused decrypt that raised is still recorded: its count is pushed here.
             flush_counters(true);
         }
@@ -507,6 +645,15 @@ unsafe extern "C-unwind" fn subxact_callback(
                 if let Some(depth) = saved {
                     DEPTH.with(|d| d.set(depth));
                 }
+                let running: Vec<Running> = RUNNING.with(|r| {
+                    let mut r = r.borrow_mut();
+                    let (gone, keep): (Vec<Running>, Vec<Running>) = std::mem::take(&mut *r)
+                        .into_iter()
+                        .partition(|x| x.subxact == my_subid);
+                    *r = keep;
+                    gone
+                });
+                push_reads(running, true);
             }
         }
         _ => {}

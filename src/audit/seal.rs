@@ -506,13 +506,13 @@ pub fn retention_step() -> i64 {
     removed
 }
 
-/// Inside the worker's transaction: flush a batch, seal, apply retention. Returns the events
+/// Inside the worker's transaction: flush a batch (when `flush`), seal, apply retention. Returns the events
 /// flushed; `positions` gets their queue positions (marked done after the commit).
-pub fn worker_tick(positions: &RefCell<Vec<u64>>) -> usize {
+pub fn worker_tick(flush: bool, positions: &RefCell<Vec<u64>>) -> usize {
     if !super::log_exists() {
         return 0;
     }
-    let taken = flush_batch();
+    let taken = if flush { flush_batch() } else { Vec::new() };
     let flushed = taken.len();
     *positions.borrow_mut() = taken;
     seal_step();
