@@ -244,10 +244,9 @@ BEGIN
     -- The table and, for a partitioned table, every partition (a statement that names a
     -- partition fires only the partition's statement triggers).
     FOR part IN SELECT relid FROM pg_partition_tree(tbl) UNION SELECT tbl LOOP
-        INSERT INTO privacy.audited_tables AS a (tbl, columns, reads, created_by)
-        VALUES (part, audit_table.columns, audit_table.reads, privacy._outer_user())
-        ON CONFLICT ON CONSTRAINT audited_tables_pkey
-        DO UPDATE SET columns = excluded.columns, reads = excluded.reads;
+        -- The row goes while the triggers are replaced (the DDL check below guards only
+        -- tables listed there), and comes back with them.
+        DELETE FROM privacy.audited_tables a WHERE a.tbl = part;
         FOR trg IN SELECT t.tgname FROM pg_trigger t WHERE t.tgrelid = part AND t.tgname LIKE 'privacy\_audit\_%' LOOP
             EXECUTE format('DROP TRIGGER %I ON %s', trg, part);
         END LOOP;
@@ -259,6 +258,12 @@ BEGIN
                        'FOR EACH STATEMENT EXECUTE FUNCTION privacy._audit_dml()', part);
         EXECUTE format('CREATE TRIGGER privacy_audit_truncate AFTER TRUNCATE ON %s '
                        'FOR EACH STATEMENT EXECUTE FUNCTION privacy._audit_dml()', part);
+        -- ALWAYS: session_replication_role = replica does not switch auditing off.
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER privacy_audit_insert, '
+                       'ENABLE ALWAYS TRIGGER privacy_audit_update, ENABLE ALWAYS TRIGGER privacy_audit_delete, '
+                       'ENABLE ALWAYS TRIGGER privacy_audit_truncate', part);
+        INSERT INTO privacy.audited_tables AS a (tbl, columns, reads, created_by)
+        VALUES (part, audit_table.columns, audit_table.reads, privacy._outer_user());
         PERFORM privacy._admin_event('AUDIT_TABLE',
             format('audit %s columns %s reads %s', part, coalesce(audit_table.columns::text, 'all'), audit_table.reads));
     END LOOP;
@@ -280,13 +285,13 @@ DECLARE
 BEGIN
     PERFORM privacy._audit_table_check(tbl);
     FOR part IN SELECT relid FROM pg_partition_tree(tbl) UNION SELECT tbl LOOP
-        FOR trg IN SELECT t.tgname FROM pg_trigger t WHERE t.tgrelid = part AND t.tgname LIKE 'privacy\_audit\_%' LOOP
-            EXECUTE format('DROP TRIGGER %I ON %s', trg, part);
-        END LOOP;
         DELETE FROM privacy.audited_tables a WHERE a.tbl = part;
         IF FOUND THEN
             PERFORM privacy._admin_event('AUDIT_TABLE', format('unaudit %s', part));
         END IF;
+        FOR trg IN SELECT t.tgname FROM pg_trigger t WHERE t.tgrelid = part AND t.tgname LIKE 'privacy\_audit\_%' LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', trg, part);
+        END LOOP;
     END LOOP;
 END $$;
 COMMENT ON FUNCTION privacy.unaudit_table(regclass) IS
@@ -298,15 +303,61 @@ GRANT EXECUTE ON FUNCTION privacy.unaudit_table(regclass) TO privacy_admin;
 CREATE FUNCTION privacy._audit_forget() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, privacy, pg_temp AS $$
+DECLARE
+    kept regclass;
 BEGIN
     DELETE FROM privacy.audited_tables a
      WHERE a.tbl::oid IN (SELECT o.objid FROM pg_event_trigger_dropped_objects() o
                            WHERE o.classid = 'pg_class'::regclass AND o.objsubid = 0);
+    -- An audit trigger dropped from a table that stays audited (DROP TRIGGER by its owner).
+    SELECT a.tbl INTO kept
+      FROM pg_event_trigger_dropped_objects() o
+      JOIN privacy.audited_tables a
+        ON a.tbl = to_regclass(format('%I.%I', o.address_names[1], o.address_names[2]))
+     WHERE o.object_type = 'trigger' AND o.address_names[3] LIKE 'privacy\_audit\_%'
+     LIMIT 1;
+    IF kept IS NOT NULL THEN
+        RAISE EXCEPTION '% is audited: its audit triggers cannot be disabled, renamed or dropped', kept
+            USING ERRCODE = '42501',
+                  HINT = 'A member of privacy_admin stops auditing with privacy.unaudit_table.';
+    END IF;
 END $$;
 COMMENT ON FUNCTION privacy._audit_forget() IS
-    'Internal: sql_drop event trigger; forgets the audit settings of dropped tables.';
+    'Internal: sql_drop event trigger; forgets the audit settings of dropped tables and refuses '
+    'dropping the audit triggers of a table that stays audited.';
 REVOKE ALL ON FUNCTION privacy._audit_forget() FROM PUBLIC;
 CREATE EVENT TRIGGER privacy_audit_sql_drop ON sql_drop EXECUTE FUNCTION privacy._audit_forget();
+
+-- Only unaudit_table switches auditing off: DDL that disables, renames or drops the audit
+-- triggers of an audited table (its owner may run ALTER TABLE ... DISABLE TRIGGER, ALTER
+-- TRIGGER or DROP TRIGGER) is refused. (A restore creates the triggers and then enables them
+-- ALWAYS, one by one: that passes.)
+CREATE FUNCTION privacy._audit_ddl_end() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, privacy, pg_temp AS $$
+DECLARE
+    broken regclass;
+BEGIN
+    SELECT t.tgrelid::regclass INTO broken
+      FROM pg_trigger t JOIN privacy.audited_tables a ON a.tbl = t.tgrelid
+     WHERE t.tgfoid = 'privacy._audit_dml()'::regprocedure
+       AND (t.tgenabled <> 'A'
+            OR t.oid IN (SELECT c.objid FROM pg_event_trigger_ddl_commands() c
+                          WHERE c.command_tag = 'ALTER TRIGGER'))
+     LIMIT 1;
+    IF broken IS NOT NULL THEN
+        RAISE EXCEPTION '% is audited: its audit triggers cannot be disabled, renamed or dropped', broken
+            USING ERRCODE = '42501',
+                  HINT = 'A member of privacy_admin stops auditing with privacy.unaudit_table.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION privacy._audit_ddl_end() IS
+    'Internal: ddl_command_end event trigger; refuses DDL that disables or renames the audit '
+    'triggers of an audited table.';
+REVOKE ALL ON FUNCTION privacy._audit_ddl_end() FROM PUBLIC;
+CREATE EVENT TRIGGER privacy_audit_ddl_end ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER')
+    EXECUTE FUNCTION privacy._audit_ddl_end();
 
 -- Auditor views.
 CREATE VIEW privacy.sensitive_access AS
@@ -374,10 +425,15 @@ CREATE VIEW privacy.access_review AS
            extract(day FROM pg_catalog.now() - coalesce(u.last_used_at, g.since))::integer AS days_unused
       FROM grants g
       LEFT JOIN LATERAL (
+          -- Uses since the grant, by the grantee or a role that inherits it: a superuser's own
+          -- reads count only through real membership (it passes every privilege check).
           SELECT max(x.last_at) AS last_used_at
             FROM uses x JOIN pg_roles r ON r.rolname = x.role_name
-           WHERE x.object = g.object AND x.action = g.used_as
-             AND pg_has_role(r.oid, g.grantee, 'USAGE')
+           WHERE x.object = g.object AND x.action = g.used_as AND x.last_at >= g.since
+             AND (r.oid = g.grantee
+                  OR (NOT r.rolsuper AND pg_has_role(r.oid, g.grantee, 'USAGE'))
+                  OR (r.rolsuper AND EXISTS (SELECT 1 FROM pg_auth_members m
+                                              WHERE m.member = r.oid AND m.roleid = g.grantee)))
       ) u ON true;
 COMMENT ON VIEW privacy.access_review IS
     'Who may decrypt or see unmasked (or differently masked) data, and when they last did: one '

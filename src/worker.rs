@@ -867,6 +867,12 @@ fn wake_database(database: u32) {
     }
 }
 
+/// Whether a live worker serves the database.
+pub fn serves(database: u32) -> bool {
+    let pid = WORKERS.share().find(database).map(|s| s.pid).unwrap_or(0);
+    alive(pid)
+}
+
 /// Sets the latch of the worker that flushes this database's audit queue; true when one is
 /// alive (otherwise the launcher is asked to start one).
 pub fn wake_flusher(database: u32) -> bool {

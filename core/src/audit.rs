@@ -4,7 +4,9 @@
 //! the encoding is a label and then each column in table order, type-tagged and length-prefixed,
 //! so no two different rows encode alike (a value cannot spill into its neighbour). Times and
 //! numbers are encoded as integers, never as text, so the hash does not depend on DateStyle or
-//! TimeZone; jsonb and inet are encoded as their canonical text output.
+//! TimeZone; names as their bytes; text, jsonb and inet as the bytes of their stored
+//! (detoasted) value, which PostgreSQL keeps in a canonical form (jsonb keys sorted and
+//! deduplicated), so a dump and restore gives the same hashes.
 //!
 //! **Seals.** The worker seals rows in blocks: `hash = SHA-256(label, block_no, first_id,
 //! last_id, row_count, prev_hash, row_hash…)`. Each block names the previous block's hash, so

@@ -31,6 +31,9 @@ pub const FIELDS: usize = 8;
 /// How long a backend with a full queue waits for a worker that is not there before it gives
 /// the event up (counted).
 const NO_FLUSHER_GRACE: Duration = Duration::from_secs(30);
+/// How long a backend waits for room before it gives up the entries of databases that no
+/// worker serves.
+const ORPHAN_GRACE: Duration = Duration::from_secs(5);
 
 const EMPTY: u8 = 0;
 const READY: u8 = 2;
@@ -113,6 +116,8 @@ struct Header {
     truncated: u64,
     /// A backend waits for the flusher (queue half full or full, or audit_flush()).
     flush_requested: u64,
+    /// Events of a hot standby, which cannot write the log (not queued).
+    in_recovery: u64,
 }
 
 static mut QUEUE: *mut Header = std::ptr::null_mut();
@@ -287,9 +292,21 @@ fn try_push(event: &Event) -> bool {
     true
 }
 
+/// A hot standby cannot write the audit log, and no worker flushes there: its events are
+/// counted, not queued (the primary's log holds what happened on the primary).
+fn standby(event_count: u64) -> bool {
+    // SAFETY: reads shared state; cheap after recovery has ended (a cached flag).
+    if !unsafe { pg_sys::RecoveryInProgress() } {
+        return false;
+    }
+    let mut q = Locked::acquire();
+    q.header().in_recovery += event_count;
+    true
+}
+
 /// Puts an event into the queue, waiting for room while a worker serves this database.
 pub fn push(event: &Event) {
-    if !available() || try_push(event) {
+    if !available() || standby(1) || try_push(event) {
         return;
     }
     let database = my_database();
@@ -298,7 +315,16 @@ pub fn push(event: &Event) {
         q.header().waits += 1;
     }
     let mut no_flusher_since: Option<Instant> = None;
+    let started = Instant::now();
+    let mut evicted = false;
     loop {
+        // The queue is shared by all databases: entries of a database that no worker serves
+        // (none could be started) would keep everyone waiting. After a while they are given up,
+        // and counted.
+        if !evicted && started.elapsed() >= ORPHAN_GRACE {
+            evict_orphans();
+            evicted = true;
+        }
         // Full: the worker makes room; wait for it as long as one serves this database.
         if request_flush(database) {
             no_flusher_since = None;
@@ -343,12 +369,53 @@ pub fn take_flush_request() -> bool {
 /// From an aborting transaction: put the event in if there is room, else count it as lost
 /// (nothing may wait or raise there).
 pub fn push_nowait(event: &Event) {
-    if !available() {
+    if !available() || standby(1) {
         return;
     }
     if !try_push(event) {
         let mut q = Locked::acquire();
         q.header().dropped += 1;
+    }
+}
+
+/// Gives up the entries of databases that no live worker serves (counted as dropped).
+fn evict_orphans() {
+    let databases: Vec<u32> = {
+        let mut q = Locked::acquire();
+        let (head, tail) = (q.header().head, q.header().tail);
+        let mut dbs: Vec<u32> = (head..tail).map(|p| q.entry(p).database).collect();
+        dbs.sort_unstable();
+        dbs.dedup();
+        dbs
+    };
+    // Outside the queue's lock: the worker table has a lock of its own.
+    let orphans: Vec<u32> = databases
+        .into_iter()
+        .filter(|d| !worker::serves(*d))
+        .collect();
+    if orphans.is_empty() {
+        return;
+    }
+    let dropped = {
+        let mut q = Locked::acquire();
+        let (head, tail) = (q.header().head, q.header().tail);
+        let mut n = 0u64;
+        for p in head..tail {
+            let e = q.entry(p);
+            if e.state == READY && orphans.contains(&e.database) {
+                e.state = EMPTY;
+                n += 1;
+            }
+        }
+        q.header().dropped += n;
+        q.advance_head();
+        n
+    };
+    if dropped > 0 {
+        pgrx::warning!(
+            "pg_privacy: {dropped} audit event(s) of database(s) that no pg_privacy worker serves \
+             were given up to make room in the audit queue"
+        );
     }
 }
 
@@ -517,5 +584,6 @@ pub fn status_json() -> serde_json::Value {
         "dropped": h.dropped,
         "waits": h.waits,
         "truncated": h.truncated,
+        "not_queued_in_recovery": h.in_recovery,
     })
 }

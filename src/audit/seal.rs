@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 const BLOCK_ROWS: usize = 10_000;
 /// Most queued events moved into the log per transaction.
 pub const FLUSH_BATCH: usize = 5_000;
-/// Most blocks removed by one audit retention step.
-const RETENTION_BLOCKS: i64 = 20;
+/// Most rows removed by one audit retention step (whole blocks; at least one).
+const RETENTION_ROWS: i64 = 100_000;
 /// How long `audit_flush()` waits for a worker that is not there.
 const FLUSH_WAIT_NO_WORKER: Duration = Duration::from_secs(30);
 
@@ -462,20 +462,27 @@ pub fn retention_step() -> i64 {
     {
         return 0;
     }
-    LAST_RETENTION.with(|l| l.set(Some(Instant::now())));
+
+    // The oldest blocks sealed before the cutoff, at most RETENTION_ROWS rows a step (at least
+    // one block).
     let target = Spi::get_two_with_args::<i64, i64>(
         "WITH cut AS (SELECT coalesce(max((l.detail->>'through_block')::bigint), 0) AS b \
-                        FROM privacy.audit_log l WHERE l.action = 'AUDIT_RETENTION') \
-         SELECT s.block_no, s.last_id FROM privacy.audit_seals s, cut \
-          WHERE s.block_no > cut.b AND s.block_no <= cut.b + $2 \
+                        FROM privacy.audit_log l WHERE l.action = 'AUDIT_RETENTION'), \
+              first AS (SELECT s.first_id FROM privacy.audit_seals s, cut WHERE s.block_no = cut.b + 1) \
+         SELECT s.block_no, s.last_id FROM privacy.audit_seals s, cut, first \
+          WHERE s.block_no > cut.b \
+            AND (s.block_no = cut.b + 1 OR s.last_id < first.first_id + $2) \
             AND s.sealed_at < pg_catalog.now() - make_interval(mins => $1) \
           ORDER BY s.block_no DESC LIMIT 1",
-        &[minutes.into(), RETENTION_BLOCKS.into()],
+        &[minutes.into(), RETENTION_ROWS.into()],
     );
     let (block, last_id) = match target {
         Ok((Some(b), Some(l))) => (b, l),
-        Ok(_) => return 0,
-        Err(pgrx::spi::SpiError::InvalidPosition) => return 0,
+        Ok(_) | Err(pgrx::spi::SpiError::InvalidPosition) => {
+            // Nothing due: look again a naptime later (while blocks are due, every tick).
+            LAST_RETENTION.with(|l| l.set(Some(Instant::now())));
+            return 0;
+        }
         Err(e) => spi_err(e),
     };
     struct Reset;

@@ -44,7 +44,13 @@ reset role;
 
 select privacy.audit_table('desk.customers', reads => true);
 select tbl, columns, reads from privacy.audited_tables;
-select tgname from pg_trigger where tgrelid = 'desk.customers'::regclass and not tgisinternal order by 1;
+select tgname, tgenabled from pg_trigger where tgrelid = 'desk.customers'::regclass and not tgisinternal order by 1;
+-- Only unaudit_table switches auditing off: not the table's owner, not replica mode.
+select pg_temp.try($$alter table desk.customers disable trigger privacy_audit_insert$$) as disable_trigger;
+select pg_temp.try($$alter table desk.customers disable trigger all$$) as disable_all;
+select pg_temp.try($$alter table desk.customers enable trigger privacy_audit_update$$) as enable_origin_only;
+select pg_temp.try($$alter trigger privacy_audit_delete on desk.customers rename to quiet$$) as rename_trigger;
+select pg_temp.try($$drop trigger privacy_audit_update on desk.customers$$) as drop_trigger;
 
 -- An agent's session: writes are logged with the default masks applied; the encrypted column
 -- appears as its key reference.
@@ -87,6 +93,13 @@ select action, object, columns, rows, "current_role", app_user, detail
 select action, object, detail->>'event' as event, "current_role"
   from privacy.audit_log where action not in ('INSERT', 'UPDATE', 'DELETE', 'SELECT', 'UNMASK', 'DECRYPT', 'DECRYPT_DENIED')
  order by id;
+
+-- Replica mode (as for a bulk load) does not switch the audit off.
+set session_replication_role = replica;
+update desk.customers set tier = 'replica' where id = 1;
+reset session_replication_role;
+select action, row_key, new_values->>'tier' as tier from privacy.audit_log
+ where object = 'desk.customers' and new_values->>'tier' = 'replica';
 
 -- TRUNCATE is one event.
 truncate desk.customers;
