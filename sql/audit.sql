@@ -327,6 +327,9 @@ COMMENT ON FUNCTION privacy._audit_forget() IS
     'dropping the audit triggers of a table that stays audited.';
 REVOKE ALL ON FUNCTION privacy._audit_forget() FROM PUBLIC;
 CREATE EVENT TRIGGER privacy_audit_sql_drop ON sql_drop EXECUTE FUNCTION privacy._audit_forget();
+COMMENT ON EVENT TRIGGER privacy_audit_sql_drop IS
+    'pg_privacy: forgets the audit settings of dropped tables; refuses dropping the audit '
+    'triggers of a table that stays audited.';
 
 -- Only unaudit_table switches auditing off: DDL that disables, renames or drops the audit
 -- triggers of an audited table (its owner may run ALTER TABLE ... DISABLE TRIGGER, ALTER
@@ -358,6 +361,8 @@ REVOKE ALL ON FUNCTION privacy._audit_ddl_end() FROM PUBLIC;
 CREATE EVENT TRIGGER privacy_audit_ddl_end ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'ALTER TRIGGER')
     EXECUTE FUNCTION privacy._audit_ddl_end();
+COMMENT ON EVENT TRIGGER privacy_audit_ddl_end IS
+    'pg_privacy: refuses disabling or renaming the audit triggers of an audited table.';
 
 -- Auditor views.
 CREATE VIEW privacy.sensitive_access AS

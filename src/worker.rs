@@ -48,8 +48,10 @@ const STARTUP_GRACE: Duration = Duration::from_millis(500);
 const SLOTS: usize = 256;
 /// How long a statement that needs the database free (DROP DATABASE, ...) waits for the worker.
 const RELEASE_WAIT: Duration = Duration::from_secs(3);
-/// At a clean shutdown, how long the worker keeps flushing while sessions of its database end.
-const DRAIN_WAIT: Duration = Duration::from_secs(5);
+/// On SIGTERM (a clean shutdown, or the worker alone), how long the worker keeps flushing while
+/// other sessions of its database are still there: at a shutdown they end within milliseconds,
+/// and a worker must still end within a second.
+const DRAIN_WAIT: Duration = Duration::from_millis(500);
 /// How often the worker looks for rows to seal when no read events arrive.
 const SEAL_EVERY: Duration = Duration::from_secs(1);
 
@@ -685,8 +687,8 @@ fn flush_interval() -> Duration {
     Duration::from_millis(gucs::AUDIT_FLUSH_INTERVAL.get().max(1) as u64)
 }
 
-/// On a clean shutdown: the sessions of this database are ending too; flush what they queue
-/// until they are gone (at most DRAIN_WAIT), then everything left.
+/// On SIGTERM: at a clean shutdown the sessions of this database are ending too; flush what they
+/// queue until they are gone (at most DRAIN_WAIT), then everything left.
 fn drain_audit_queue(database: u32) {
     let deadline = Instant::now() + DRAIN_WAIT;
     loop {

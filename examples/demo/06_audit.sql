@@ -156,6 +156,13 @@ SELECT * FROM privacy.audit_verify();
 --   psql -XAtc 'SELECT privacy.audit_digest()' support_desk >> /mnt/worm/pg_privacy-digests.log
 SELECT privacy.audit_digest();
 
+-- The table's owner cannot quietly switch the audit of its table off either: only
+-- privacy.unaudit_table (a privacy_admin, and itself an audited event) can.
+\set ON_ERROR_STOP 0
+ALTER TABLE desk.customers DISABLE TRIGGER privacy_audit_update;
+DROP TRIGGER privacy_audit_update ON desk.customers;
+\set ON_ERROR_STOP 1
+
 -- Tampering. Bob's card pull is awkward, so someone with superuser rights tries to make it
 -- smaller. The log is append-only, for superusers too:
 SELECT id AS pull_id FROM privacy.audit_log
