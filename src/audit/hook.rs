@@ -469,6 +469,10 @@ unsafe fn collect_reads(query: *mut pg_sys::QueryDesc, eflags: i32) -> Vec<Event
     // (checked as the view's owner) lists every column the view's definition uses; the view's
     // entries say which of them the statement read.
     let mut through_views: Vec<(pg_sys::Oid, i16)> = Vec::new();
+    let audited_here = !cfg.is_empty()
+        && rtable
+            .iter_ptr()
+            .any(|r| (*r).rtekind == pg_sys::RTEKind::RTE_RELATION && cfg.contains_key(&(*r).relid));
     for rte in rtable.iter_ptr() {
         if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION
             || (*rte).relkind != pg_sys::RELKIND_VIEW as std::ffi::c_char
@@ -476,7 +480,10 @@ unsafe fn collect_reads(query: *mut pg_sys::QueryDesc, eflags: i32) -> Vec<Event
         {
             continue;
         }
-        through_views.extend(view_reads((*rte).relid, rte));
+        // Only worth the work when a read-audited table is in the statement.
+        if audited_here {
+            through_views.extend(view_reads((*rte).relid, rte));
+        }
         if let Some((tbl, cols)) = masked_view_columns((*rte).relid, rte) {
             if let Some(e) = unmask_event((*rte).relid, tbl, &cols, &mut w) {
                 events.push(e);
@@ -562,8 +569,8 @@ unsafe fn masked_view_columns(
     view: pg_sys::Oid,
     rte: *mut pg_sys::RangeTblEntry,
 ) -> Option<(pg_sys::Oid, Vec<String>)> {
-    let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(view));
-    if nsp.is_null() || CStr::from_ptr(nsp) != c"masked" {
+    // The namespace by oid (a syscache lookup), compared with masked's oid.
+    if pg_sys::get_rel_namespace(view) != pg_sys::get_namespace_oid(c"masked".as_ptr(), true) {
         return None;
     }
     let tbl = view_base_table(view)?;
