@@ -469,10 +469,11 @@ unsafe fn collect_reads(query: *mut pg_sys::QueryDesc, eflags: i32) -> Vec<Event
     // (checked as the view's owner) lists every column the view's definition uses; the view's
     // entries say which of them the statement read.
     let mut through_views: Vec<(pg_sys::Oid, i16)> = Vec::new();
+    let mut unmasker: Option<bool> = None;
     let audited_here = !cfg.is_empty()
-        && rtable
-            .iter_ptr()
-            .any(|r| (*r).rtekind == pg_sys::RTEKind::RTE_RELATION && cfg.contains_key(&(*r).relid));
+        && rtable.iter_ptr().any(|r| {
+            (*r).rtekind == pg_sys::RTEKind::RTE_RELATION && cfg.contains_key(&(*r).relid)
+        });
     for rte in rtable.iter_ptr() {
         if (*rte).rtekind != pg_sys::RTEKind::RTE_RELATION
             || (*rte).relkind != pg_sys::RELKIND_VIEW as std::ffi::c_char
@@ -484,9 +485,14 @@ unsafe fn collect_reads(query: *mut pg_sys::QueryDesc, eflags: i32) -> Vec<Event
         if audited_here {
             through_views.extend(view_reads((*rte).relid, rte));
         }
-        if let Some((tbl, cols)) = masked_view_columns((*rte).relid, rte) {
-            if let Some(e) = unmask_event((*rte).relid, tbl, &cols, &mut w) {
-                events.push(e);
+        // A masked view (by namespace: two cache lookups), read by a role some rule unmasks.
+        let masked = pg_sys::get_rel_namespace((*rte).relid)
+            == pg_sys::get_namespace_oid(c"masked".as_ptr(), true);
+        if masked && *unmasker.get_or_insert_with(crate::masking::policy::may_unmask_anything) {
+            if let Some((tbl, cols)) = masked_view_columns((*rte).relid, rte) {
+                if let Some(e) = unmask_event((*rte).relid, tbl, &cols, &mut w) {
+                    events.push(e);
+                }
             }
         }
     }
@@ -564,15 +570,12 @@ unsafe fn view_base_table(view: pg_sys::Oid) -> Option<pg_sys::Oid> {
     found
 }
 
-/// For a masked view: its table and the columns the statement selected from the view.
+/// For a masked view (the caller checked): its table and the columns the statement selected
+/// from the view.
 unsafe fn masked_view_columns(
     view: pg_sys::Oid,
     rte: *mut pg_sys::RangeTblEntry,
 ) -> Option<(pg_sys::Oid, Vec<String>)> {
-    // The namespace by oid (a syscache lookup), compared with masked's oid.
-    if pg_sys::get_rel_namespace(view) != pg_sys::get_namespace_oid(c"masked".as_ptr(), true) {
-        return None;
-    }
     let tbl = view_base_table(view)?;
     Some((tbl, selected_columns(view, (*rte).selectedCols, None)))
 }

@@ -577,6 +577,18 @@ fn mask_choice(tbl: pg_sys::Oid, col: &str) -> i64 {
     choice_for(tbl, col)
 }
 
+/// For the audit: whether any rule unmasks anything for the current role (most readers of
+/// masked views have none, and pay nothing more).
+pub fn may_unmask_anything() -> bool {
+    let user = elevated::caller();
+    rules().values().flatten().any(|r| {
+        r.unmask
+            && r.role
+                .as_ref()
+                .is_some_and(|(oid, name)| belongs(user, *oid, name))
+    })
+}
+
 /// For the audit: the columns of `columns` of `tbl` that the current role sees unmasked through
 /// its masked view.
 pub fn unmasked_columns(tbl: pg_sys::Oid, columns: &[String]) -> Vec<String> {
