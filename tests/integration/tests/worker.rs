@@ -15,16 +15,16 @@ fn cluster(name: &str) -> Cluster {
         .start()
 }
 
-/// Database name -> pid of its pg_privacy worker, as pg_stat_activity shows them.
+/// Database name -> pid of its pg_privacy worker, as pg_stat_activity shows them; none when the
+/// connection was lost (a crash restart may end it between connecting and asking: `eventually`
+/// then tries again).
 fn workers(c: &mut Client) -> BTreeMap<String, i32> {
     c.query(
         "SELECT datname, pid FROM pg_stat_activity WHERE backend_type = 'pg_privacy worker'",
         &[],
     )
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect()
+    .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    .unwrap_or_default()
 }
 
 fn worker_pid(c: &mut Client, db: &str) -> Option<i32> {
