@@ -711,52 +711,57 @@ fn audit_tick(flush: bool) -> bool {
         return false;
     }
     let positions = std::panic::AssertUnwindSafe(std::cell::RefCell::new(Vec::new()));
-    // SAFETY: the worker's main loop runs outside any transaction; this one is committed or
-    // aborted below before returning.
+    // worker_tick finds out itself (from the catalog cache) whether the audit log exists here.
+    match in_transaction(|| audit::seal::worker_tick(flush, &positions)) {
+        Ok(flushed) => {
+            audit::queue::finish(&positions.borrow());
+            flushed >= audit::seal::FLUSH_BATCH
+        }
+        Err(sqlstate) => {
+            log!(
+                "pg_privacy worker: the audit flush failed with SQLSTATE {sqlstate}; it is retried"
+            );
+            audit::queue::release(&positions.borrow());
+            false
+        }
+    }
+}
+
+/// Runs `f` in a transaction of its own (the worker's main loop runs outside any): committed
+/// when `f` returns, aborted on an error, which is returned as its SQLSTATE.
+fn in_transaction<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    // SAFETY: called outside any transaction; the one started here is committed or aborted
+    // before returning.
     unsafe {
         pg_sys::SetCurrentStatementStartTimestamp();
         pg_sys::StartTransactionCommand();
         pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
     }
-    let result = PgTryBuilder::new(|| {
-        let installed = Spi::get_one::<bool>(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_privacy')",
-        )
-        .unwrap_or(Some(false))
-        .unwrap_or(false);
-        let tick = installed.then(|| audit::seal::worker_tick(flush, &positions));
+    let result = PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+        let value = f();
         // SAFETY: the snapshot pushed above; committing inside the try also catches errors
-        // raised at commit.
+        // raised at commit (deferred constraints).
         unsafe {
             pg_sys::PopActiveSnapshot();
             pg_sys::CommitTransactionCommand();
         }
-        Some(tick.unwrap_or(0))
-    })
+        Ok(value)
+    }))
     .catch_others(|e| {
-        let sqlstate = match &e {
+        Err(match &e {
             pg_sys::panic::CaughtError::PostgresError(r)
             | pg_sys::panic::CaughtError::ErrorReport(r)
             | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => {
                 sqlstate_text(r.sql_error_code() as i32)
             }
-        };
-        log!("pg_privacy worker: the audit flush failed with SQLSTATE {sqlstate}; it is retried");
-        None
+        })
     })
     .execute();
-    match result {
-        Some(flushed) => {
-            audit::queue::finish(&positions.borrow());
-            flushed >= audit::seal::FLUSH_BATCH
-        }
-        None => {
-            // SAFETY: ends the failed transaction.
-            unsafe { pg_sys::AbortCurrentTransaction() };
-            audit::queue::release(&positions.borrow());
-            false
-        }
+    if result.is_err() {
+        // SAFETY: ends the failed transaction (snapshots and SPI state are released with it).
+        unsafe { pg_sys::AbortCurrentTransaction() };
     }
+    result
 }
 
 /// How long after a step the next one is due.
@@ -772,42 +777,11 @@ fn delay(busy: bool, naptime: i32) -> Duration {
 /// by SQLSTATE; it never ends the worker.
 fn tick() -> Tick {
     report_activity(pg_sys::BackendState::STATE_RUNNING, Some(STEP_QUERY));
-    // SAFETY: the worker's main loop runs outside any transaction; this one is committed or
-    // aborted below before returning.
-    unsafe {
-        pg_sys::SetCurrentStatementStartTimestamp();
-        pg_sys::StartTransactionCommand();
-        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
-    }
     IN_STEP.store(true, Ordering::SeqCst);
-    let result = PgTryBuilder::new(|| {
-        let tick = step();
-        // SAFETY: the snapshot pushed above; committing inside the try also catches errors
-        // raised at commit (deferred constraints).
-        unsafe {
-            pg_sys::PopActiveSnapshot();
-            pg_sys::CommitTransactionCommand();
-        }
-        tick
-    })
-    .catch_others(|e| {
-        let sqlstate = match &e {
-            pg_sys::panic::CaughtError::PostgresError(r)
-            | pg_sys::panic::CaughtError::ErrorReport(r)
-            | pg_sys::panic::CaughtError::RustPanic { ereport: r, .. } => {
-                sqlstate_text(r.sql_error_code() as i32)
-            }
-        };
-        Tick::Failed(sqlstate)
-    })
-    .execute();
+    let result = in_transaction(step).unwrap_or_else(Tick::Failed);
     IN_STEP.store(false, Ordering::SeqCst);
     // SAFETY: a cancel meant for the step that came too late must not hit the idle loop.
     unsafe { pg_sys::QueryCancelPending = 0 };
-    if matches!(result, Tick::Failed(_)) {
-        // SAFETY: ends the failed transaction (snapshots and SPI state are released with it).
-        unsafe { pg_sys::AbortCurrentTransaction() };
-    }
     // SAFETY: sends this process's table statistics (rows deleted, for autovacuum).
     unsafe { pg_sys::pgstat_report_stat(true) };
     result
@@ -1078,6 +1052,8 @@ unsafe extern "C-unwind" fn process_utility(
             pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, back);
         }
     }
+    // SAFETY: reads the statement node PostgreSQL passes.
+    let copy = unsafe { audit::hook::copy_before((*pstmt).utilityStmt) };
     // SAFETY: the arguments come from PostgreSQL and are passed on unchanged.
     unsafe {
         call_next_process_utility(
@@ -1089,7 +1065,9 @@ unsafe extern "C-unwind" fn process_utility(
             query_env,
             dest,
             qc,
-        )
+        );
+        // A `COPY table TO` of a read-audited table is a read (the audit's only utility event).
+        audit::hook::copy_after(copy, qc);
     }
 }
 

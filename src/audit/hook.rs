@@ -4,7 +4,8 @@
 //!   with `reads => true` whose audited columns the statement selected gives a SELECT event
 //!   (object, the columns read, rows = rows the statement returned or changed). A masked view
 //!   read by a role that a rule unmasks gives an UNMASK event.
-//! - A `ProcessUtility` hook does the same for `COPY table TO`, which reads without the executor.
+//! - The ProcessUtility hook (src/worker.rs) calls [`copy_before`] and [`copy_after`] for
+//!   `COPY table TO`, which reads without the executor.
 //! - Decrypts count themselves per key ([`note_decrypt`]); the counts become one DECRYPT (or
 //!   DECRYPT_DENIED) event per key at the end of the top-level statement, or at the end of the
 //!   transaction (also when it aborts: a refused decrypt that raised is still recorded).
@@ -42,7 +43,6 @@ thread_local! {
 static mut PREV_EXECUTOR_START: pg_sys::ExecutorStart_hook_type = None;
 static mut PREV_EXECUTOR_RUN: pg_sys::ExecutorRun_hook_type = None;
 static mut PREV_EXECUTOR_END: pg_sys::ExecutorEnd_hook_type = None;
-static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
 pub fn init() {
     // SAFETY: called once in the postmaster while preload libraries load; previous hooks are
@@ -54,8 +54,6 @@ pub fn init() {
         pg_sys::ExecutorRun_hook = Some(executor_run);
         PREV_EXECUTOR_END = pg_sys::ExecutorEnd_hook;
         pg_sys::ExecutorEnd_hook = Some(executor_end);
-        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
-        pg_sys::ProcessUtility_hook = Some(process_utility);
         pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(subxact_callback), std::ptr::null_mut());
     }
@@ -373,17 +371,7 @@ unsafe fn selected_columns(
         }
     }
     if whole_row {
-        let rel = pg_sys::RelationIdGetRelation(relid);
-        if !rel.is_null() {
-            let natts = (*(*rel).rd_att).natts;
-            attnums = (1..=natts as i16)
-                .filter(|&a| {
-                    let att = (*(*rel).rd_att).attrs.as_slice(natts as usize)[(a - 1) as usize];
-                    !att.attisdropped
-                })
-                .collect();
-            pg_sys::RelationClose(rel);
-        }
+        attnums = live_columns(relid).into_iter().map(|(a, _)| a).collect();
     }
     attnums
         .into_iter()
@@ -670,43 +658,13 @@ unsafe extern "C-unwind" fn subxact_callback(
     }
 }
 
-/// `COPY table TO ...` reads the table without the executor.
-#[allow(clippy::too_many_arguments)]
-#[pg_guard]
-unsafe extern "C-unwind" fn process_utility(
-    pstmt: *mut pg_sys::PlannedStmt,
-    query_string: *const std::ffi::c_char,
-    read_only_tree: bool,
-    context: pg_sys::ProcessUtilityContext::Type,
-    params: pg_sys::ParamListInfo,
-    query_env: *mut pg_sys::QueryEnvironment,
-    dest: *mut pg_sys::DestReceiver,
+/// Called by the ProcessUtility hook (src/worker.rs) after a utility statement ran, with what
+/// [`copy_before`] found: the read event of a `COPY table TO` of a read-audited table.
+pub unsafe fn copy_after(
+    copy: Option<(pg_sys::Oid, Option<Vec<String>>)>,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    let copy_relid = copy_to_relation((*pstmt).utilityStmt);
-    match PREV_PROCESS_UTILITY {
-        Some(prev) => prev(
-            pstmt,
-            query_string,
-            read_only_tree,
-            context,
-            params,
-            query_env,
-            dest,
-            qc,
-        ),
-        None => pg_sys::standard_ProcessUtility(
-            pstmt,
-            query_string,
-            read_only_tree,
-            context,
-            params,
-            query_env,
-            dest,
-            qc,
-        ),
-    }
-    if let Some((relid, attlist)) = copy_relid {
+    if let Some((relid, attlist)) = copy {
         with_snapshot(|| note_copy(relid, attlist, qc));
     }
 }
@@ -734,7 +692,7 @@ unsafe fn note_copy(
             let wanted: Vec<String> = match attlist {
                 Some(names) => names,
                 // Every column.
-                None => selected_columns_all(relid),
+                None => live_columns(relid).into_iter().map(|(_, n)| n).collect(),
             };
             let columns: Vec<String> = wanted
                 .into_iter()
@@ -768,28 +726,30 @@ unsafe fn note_copy(
     }
 }
 
-unsafe fn selected_columns_all(relid: pg_sys::Oid) -> Vec<String> {
-    let mut out = Vec::new();
+/// The columns of `relid` that are not dropped: number and name.
+unsafe fn live_columns(relid: pg_sys::Oid) -> Vec<(i16, String)> {
     let rel = pg_sys::RelationIdGetRelation(relid);
     if rel.is_null() {
-        return out;
+        return Vec::new();
     }
     let natts = (*(*rel).rd_att).natts as usize;
-    for att in (*(*rel).rd_att).attrs.as_slice(natts) {
-        if !att.attisdropped {
-            out.push(
-                CStr::from_ptr(att.attname.data.as_ptr())
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-        }
-    }
+    let out = (*(*rel).rd_att)
+        .attrs
+        .as_slice(natts)
+        .iter()
+        .filter(|att| !att.attisdropped)
+        .map(|att| {
+            let name = CStr::from_ptr(att.attname.data.as_ptr());
+            (att.attnum, name.to_string_lossy().into_owned())
+        })
+        .collect();
     pg_sys::RelationClose(rel);
     out
 }
 
-/// The table of a `COPY table [(columns)] TO ...`, and its column list if it has one.
-unsafe fn copy_to_relation(node: *mut pg_sys::Node) -> Option<(pg_sys::Oid, Option<Vec<String>>)> {
+/// Called by the ProcessUtility hook before a utility statement: for a `COPY table [(columns)]
+/// TO ...` (which reads without the executor), the table and its column list if it has one.
+pub unsafe fn copy_before(node: *mut pg_sys::Node) -> Option<(pg_sys::Oid, Option<Vec<String>>)> {
     if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_CopyStmt {
         return None;
     }

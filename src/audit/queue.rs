@@ -238,7 +238,8 @@ fn interrupted() -> bool {
     unsafe { pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0 }
 }
 
-fn nap(d: Duration) {
+/// Waits on this backend's latch for at most `d`.
+pub fn nap(d: Duration) {
     // SAFETY: waits on this backend's own latch; postmaster death ends the process.
     unsafe {
         pg_sys::WaitLatch(
@@ -516,32 +517,12 @@ pub fn release(positions: &[u64]) {
     }
 }
 
-/// The queue's end now, and how many entries of this database are before it and not yet done.
-pub fn pending_before_now() -> (u64, u64) {
-    let database = my_database();
-    let mut q = Locked::acquire();
-    let (head, tail) = (q.header().head, q.header().tail);
-    let n = (head..tail)
-        .filter(|&p| {
-            let e = q.entry(p);
-            e.database == database && e.state != EMPTY
-        })
-        .count() as u64;
-    (tail, n)
+/// The queue's end now: what `audit_flush()` waits for.
+pub fn end_now() -> u64 {
+    Locked::acquire().header().tail
 }
 
-/// Whether entries of this database before `end` are still waiting.
-pub fn pending_before(end: u64) -> bool {
-    let database = my_database();
-    let mut q = Locked::acquire();
-    let head = q.header().head;
-    (head..end.max(head)).any(|p| {
-        let e = q.entry(p);
-        e.position == p && e.database == database && e.state != EMPTY
-    })
-}
-
-/// How many entries of this database before `end` are still waiting.
+/// How many entries of this database before `end` are still waiting (not yet in the log).
 pub fn pending_count_before(end: u64) -> u64 {
     let database = my_database();
     let mut q = Locked::acquire();

@@ -543,16 +543,17 @@ fn audit_flush() -> i64 {
             "Without it reads and decrypts are not audited; see docs/installation.md."
         );
     }
-    let (end, n) = queue::pending_before_now();
-    if n == 0 {
-        return 0;
-    }
+    let end = queue::end_now();
+    let n = queue::pending_count_before(end);
     // SAFETY: set for every backend connected to a database.
     let database = unsafe { pg_sys::MyDatabaseId }.to_u32();
     let mut no_worker_since: Option<Instant> = None;
     let mut progress = (n, Instant::now());
-    while queue::pending_before(end) {
+    loop {
         let left = queue::pending_count_before(end);
+        if left == 0 {
+            break;
+        }
         if left < progress.0 {
             progress = (left, Instant::now());
         } else if progress.1.elapsed() >= FLUSH_WAIT_NO_WORKER {
@@ -575,16 +576,7 @@ fn audit_flush() -> i64 {
             );
         }
         pgrx::check_for_interrupts!();
-        // SAFETY: waits on this backend's own latch.
-        unsafe {
-            pg_sys::WaitLatch(
-                pg_sys::MyLatch,
-                (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
-                5,
-                pg_sys::PG_WAIT_EXTENSION,
-            );
-            pg_sys::ResetLatch(pg_sys::MyLatch);
-        }
+        queue::nap(Duration::from_millis(5));
     }
     n as i64
 }
